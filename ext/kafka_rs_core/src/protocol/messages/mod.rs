@@ -1,0 +1,13 @@
+//! One module per Kafka API: the request (its body encoding) and the response (its body
+//! decoding), for every version in the range the [`Request`](super::api::Request) impl declares.
+//! Responses decode only the fields the client uses and skip the rest, with every length capped
+//! (see [`codec`](super::codec)).
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
