@@ -1,0 +1,92 @@
+//! The core's error type. Every failure the client reports is one of these; the Ruby binding maps
+//! each variant (and each Kafka error code) to a Ruby exception class once, at the boundary.
+
+use crate::error_code::ErrorCode;
+use crate::protocol::codec::DecodeError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A broker answered with a Kafka error code.
+    #[error("{code}{}", context_suffix(.context))]
+    Kafka { code: ErrorCode, context: String },
+
+    /// The TCP (later TLS) connection could not be made, or broke. Requests in flight on a broken
+    /// connection may or may not have been processed by the broker.
+    #[error("connection to {broker} failed: {message}")]
+    Connection { broker: String, message: String },
+
+    /// A request got no answer within the socket timeout (the connection is closed).
+    #[error("request {api} to {broker} timed out after {timeout_ms} ms")]
+    Timeout {
+        broker: String,
+        api: &'static str,
+        timeout_ms: u64,
+    },
+
+    /// The broker sent bytes that do not decode.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] DecodeError),
+
+    /// The broker does not support a version of an API this client can speak.
+    #[error("unsupported by broker {broker}: {message}")]
+    UnsupportedVersion { broker: String, message: String },
+
+    /// A caller passed something unusable (a bad topic name, partition, option...).
+    #[error("invalid {arg}: {message}")]
+    InvalidArgument { arg: &'static str, message: String },
+
+    /// No broker could be reached, or metadata could not be obtained.
+    #[error("{0}")]
+    NoBrokers(String),
+
+    /// The client was closed.
+    #[error("client is closed")]
+    Closed,
+}
+
+fn context_suffix(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" ({context})")
+    }
+}
+
+impl Error {
+    pub fn kafka(code: ErrorCode, context: impl Into<String>) -> Self {
+        Error::Kafka {
+            code,
+            context: context.into(),
+        }
+    }
+
+    pub fn invalid(arg: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            arg,
+            message: message.into(),
+        }
+    }
+
+    /// Whether repeating the same operation (after refreshing metadata) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Kafka { code, .. } => code.is_retriable(),
+            Error::Connection { .. } | Error::Timeout { .. } | Error::NoBrokers(_) => true,
+            Error::Protocol(_)
+            | Error::UnsupportedVersion { .. }
+            | Error::InvalidArgument { .. }
+            | Error::Closed => false,
+        }
+    }
+
+    /// The Kafka error code, if the broker sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
