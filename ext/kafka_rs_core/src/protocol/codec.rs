@@ -67,6 +67,11 @@ impl Reader {
         self.buf.is_empty()
     }
 
+    /// The unread bytes, as a zero-copy slice of the frame.
+    pub fn into_rest(self) -> Bytes {
+        self.buf
+    }
+
     /// The unread bytes, without consuming them.
     pub fn peek_rest(&self) -> &[u8] {
         &self.buf
@@ -176,7 +181,12 @@ impl Reader {
 
     /// A length prefix for a string or bytes field: `None` for null; checked against the rest of
     /// the frame.
-    fn length(&mut self, what: &'static str, compact: bool, wide: bool) -> DecodeResult<Option<usize>> {
+    fn length(
+        &mut self,
+        what: &'static str,
+        compact: bool,
+        wide: bool,
+    ) -> DecodeResult<Option<usize>> {
         let len: i64 = if compact {
             self.uvarint()? as i64 - 1
         } else if wide {
@@ -233,7 +243,10 @@ impl Reader {
             self.i32()? as i64
         };
         if len < -1 {
-            return Err(DecodeError::invalid("array", format!("negative length {len}")));
+            return Err(DecodeError::invalid(
+                "array",
+                format!("negative length {len}"),
+            ));
         }
         if len == -1 {
             return Ok(None);
@@ -242,7 +255,10 @@ impl Reader {
         if len > self.buf.len() {
             return Err(DecodeError::invalid(
                 "array",
-                format!("{len} elements cannot fit in the {} bytes left", self.buf.len()),
+                format!(
+                    "{len} elements cannot fit in the {} bytes left",
+                    self.buf.len()
+                ),
             ));
         }
         Ok(Some(len))
@@ -266,7 +282,10 @@ impl Reader {
     pub fn skip_tagged_fields(&mut self) -> DecodeResult<()> {
         let n = self.uvarint()? as usize;
         if n > self.buf.len() {
-            return Err(DecodeError::invalid("tagged fields", format!("{n} fields cannot fit")));
+            return Err(DecodeError::invalid(
+                "tagged fields",
+                format!("{n} fields cannot fit"),
+            ));
         }
         for _ in 0..n {
             let _tag = self.uvarint()?;
@@ -439,7 +458,9 @@ mod tests {
 
     #[test]
     fn overlong_varints_are_rejected() {
-        assert!(reader(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).uvarint().is_err());
+        assert!(reader(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
+            .uvarint()
+            .is_err());
         assert!(reader(&[0xff, 0xff, 0xff, 0xff, 0x7f]).uvarint().is_err());
         assert!(reader(&[0x80]).uvarint().is_err());
     }

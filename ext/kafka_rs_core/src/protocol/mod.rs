@@ -5,7 +5,8 @@
 //! Every decoder here reads untrusted bytes and never allocates by a length it has not checked
 //! against the frame (see [`codec`]).
 
-pub mod codec;
 pub mod api;
+pub mod codec;
+pub mod frame;
 pub mod messages;
 pub mod records;

@@ -1,0 +1,309 @@
+//! Topic administration and offset lookups: create, delete and grow topics, list topics and
+//! brokers, resolve offsets by time.
+//!
+//! Admin requests go to the controller (KRaft brokers forward them there themselves). After a
+//! change the client waits until the metadata it can see agrees (a created topic has a leader
+//! for every partition, a deleted one is gone), so that the caller's next produce or fetch does
+//! not race the change through the cluster.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::cluster::metadata::BrokerInfo;
+use crate::cluster::TopicInfo;
+use crate::error::{Error, Result};
+use crate::error_code::ErrorCode;
+use crate::protocol::messages::create_partitions::{
+    CreatePartitionsRequest, CreatePartitionsTopic,
+};
+use crate::protocol::messages::create_topics::{
+    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+};
+use crate::protocol::messages::delete_topics::DeleteTopicsRequest;
+use crate::protocol::messages::list_offsets::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, CONSUMER_REPLICA_ID,
+    READ_UNCOMMITTED,
+};
+
+pub use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: Vec<(String, String)>,
+}
+
+/// How often to retry an admin request that reached a broker which is not (or no longer) the
+/// controller.
+const CONTROLLER_ATTEMPTS: usize = 3;
+const METADATA_POLL: Duration = Duration::from_millis(50);
+
+impl Client {
+    /// Creates a topic and waits (up to `timeout`) until every partition has a leader.
+    pub async fn create_topic(&self, topic: &NewTopic, timeout: Duration) -> Result<()> {
+        let timeout_ms = duration_ms(timeout);
+        let configs: Vec<CreatableTopicConfig<'_>> = topic
+            .configs
+            .iter()
+            .map(|(k, v)| CreatableTopicConfig {
+                name: k,
+                value: Some(v),
+            })
+            .collect();
+        let req = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: &topic.name,
+                num_partitions: topic.num_partitions,
+                replication_factor: topic.replication_factor,
+                assignments: Vec::new(),
+                configs,
+            }],
+            timeout_ms,
+            validate_only: false,
+        };
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.controller().await?;
+            let resp = conn.request_with_wait(&req, timeout).await?;
+            let result = resp
+                .topics
+                .iter()
+                .find(|t| t.name == topic.name)
+                .ok_or_else(|| {
+                    Error::Protocol(crate::protocol::codec::DecodeError::invalid(
+                        "CreateTopics response",
+                        format!("no result for {}", topic.name),
+                    ))
+                })?;
+            let code = ErrorCode(result.error_code);
+            if code == ErrorCode::NOT_CONTROLLER && attempt < CONTROLLER_ATTEMPTS {
+                self.refresh_metadata(Some(&[])).await?;
+                continue;
+            }
+            if !code.is_ok() {
+                let context = result
+                    .error_message
+                    .clone()
+                    .unwrap_or_else(|| topic.name.clone());
+                return Err(Error::kafka(code, context));
+            }
+            break;
+        }
+        let expected = topic.num_partitions.max(1) as usize;
+        self.wait_for_topic(&topic.name, deadline, |t| {
+            t.is_some_and(|t| {
+                t.is_ready() && (topic.num_partitions < 0 || t.partitions.len() >= expected)
+            })
+        })
+        .await
+    }
+
+    /// Deletes a topic and waits (up to `timeout`) until the metadata no longer lists it.
+    pub async fn delete_topic(&self, name: &str, timeout: Duration) -> Result<()> {
+        let names = [name];
+        let req = DeleteTopicsRequest {
+            names: &names,
+            timeout_ms: duration_ms(timeout),
+        };
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.controller().await?;
+            let resp = conn.request_with_wait(&req, timeout).await?;
+            let code = resp
+                .responses
+                .iter()
+                .find(|r| r.name.as_deref() == Some(name))
+                .map(|r| ErrorCode(r.error_code))
+                .unwrap_or(ErrorCode::NONE);
+            if code == ErrorCode::NOT_CONTROLLER && attempt < CONTROLLER_ATTEMPTS {
+                self.refresh_metadata(Some(&[])).await?;
+                continue;
+            }
+            if !code.is_ok() {
+                return Err(Error::kafka(code, name));
+            }
+            break;
+        }
+        self.wait_for_topic(name, deadline, |t| t.is_none()).await
+    }
+
+    /// Grows a topic to `count` partitions and waits until they all have leaders.
+    pub async fn create_partitions(&self, name: &str, count: i32, timeout: Duration) -> Result<()> {
+        let req = CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic { name, count }],
+            timeout_ms: duration_ms(timeout),
+            validate_only: false,
+        };
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.controller().await?;
+            let resp = conn.request_with_wait(&req, timeout).await?;
+            let result = resp.results.iter().find(|r| r.name == name);
+            let code = result
+                .map(|r| ErrorCode(r.error_code))
+                .unwrap_or(ErrorCode::NONE);
+            if code == ErrorCode::NOT_CONTROLLER && attempt < CONTROLLER_ATTEMPTS {
+                self.refresh_metadata(Some(&[])).await?;
+                continue;
+            }
+            if !code.is_ok() {
+                let context = result
+                    .and_then(|r| r.error_message.clone())
+                    .unwrap_or_else(|| name.to_string());
+                return Err(Error::kafka(code, context));
+            }
+            break;
+        }
+        self.wait_for_topic(name, deadline, |t| {
+            t.is_some_and(|t| t.is_ready() && t.partitions.len() >= count as usize)
+        })
+        .await
+    }
+
+    /// Polls metadata for `name` until `done` holds or the deadline passes.
+    async fn wait_for_topic(
+        &self,
+        name: &str,
+        deadline: Instant,
+        done: impl Fn(Option<&TopicInfo>) -> bool,
+    ) -> Result<()> {
+        loop {
+            let snap = self.refresh_metadata(Some(&[name])).await?;
+            let info = snap
+                .topics
+                .get(name)
+                .filter(|t| t.error != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            if done(info.map(|t| &**t)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::kafka(
+                    ErrorCode::REQUEST_TIMED_OUT,
+                    format!("waiting for the metadata of {name} to settle"),
+                ));
+            }
+            tokio::time::sleep(METADATA_POLL).await;
+        }
+    }
+
+    /// Names of every topic in the cluster (internal ones included).
+    pub async fn topic_names(&self) -> Result<Vec<String>> {
+        let snap = self.refresh_metadata(None).await?;
+        let mut names: Vec<String> = snap
+            .topics
+            .values()
+            .filter(|t| t.error.is_ok())
+            .map(|t| t.name.clone())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether the topic exists (asks the cluster, does not trust the cache).
+    pub async fn has_topic(&self, name: &str) -> Result<bool> {
+        let snap = self.refresh_metadata(Some(&[name])).await?;
+        Ok(snap.topics.get(name).is_some_and(|t| t.error.is_ok()))
+    }
+
+    /// The brokers of the cluster.
+    pub async fn brokers(&self) -> Result<Vec<BrokerInfo>> {
+        let snap = self.refresh_metadata(Some(&[])).await?;
+        Ok(snap.brokers.values().cloned().collect())
+    }
+
+    /// Resolves `timestamp` ([`LATEST_TIMESTAMP`], [`EARLIEST_TIMESTAMP`] or a time in ms) to an offset for each of
+    /// `partitions` of `topic` (`None`: all partitions), asking each partition's leader.
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: Option<&[i32]>,
+        timestamp: i64,
+    ) -> Result<BTreeMap<i32, i64>> {
+        let mut out = BTreeMap::new();
+        let mut pending: Vec<i32> = match partitions {
+            Some(p) => p.to_vec(),
+            None => self
+                .topic(topic)
+                .await?
+                .partitions
+                .iter()
+                .map(|p| p.id)
+                .collect(),
+        };
+        let mut attempts = 0;
+        while !pending.is_empty() {
+            attempts += 1;
+            let info = self.topic(topic).await?;
+            // Group the partitions by leader.
+            let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+            for &p in &pending {
+                let part = info.partition(p).ok_or_else(|| {
+                    Error::kafka(
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("{topic}/{p}"),
+                    )
+                })?;
+                let leader = part.leader.ok_or_else(|| {
+                    Error::kafka(ErrorCode::LEADER_NOT_AVAILABLE, format!("{topic}/{p}"))
+                })?;
+                by_leader.entry(leader).or_default().push(p);
+            }
+            let mut retry = Vec::new();
+            let mut last_err = None;
+            for (leader, parts) in by_leader {
+                let conn = self.broker(leader).await?;
+                let req = ListOffsetsRequest {
+                    replica_id: CONSUMER_REPLICA_ID,
+                    isolation_level: READ_UNCOMMITTED,
+                    topics: vec![ListOffsetsTopic {
+                        name: topic,
+                        partitions: parts
+                            .iter()
+                            .map(|&p| ListOffsetsPartition::new(p, timestamp))
+                            .collect(),
+                    }],
+                    timeout_ms: 0,
+                };
+                let resp = conn.request(&req).await?;
+                for t in resp.topics.iter().filter(|t| t.name == topic) {
+                    for p in &t.partitions {
+                        let code = ErrorCode(p.error_code);
+                        if code.is_ok() {
+                            out.insert(p.partition_index, p.offset);
+                        } else if code.is_retriable() && attempts < 3 {
+                            retry.push(p.partition_index);
+                            last_err = Some(code);
+                        } else {
+                            return Err(Error::kafka(
+                                code,
+                                format!("{topic}/{}", p.partition_index),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(code) = last_err {
+                if code.invalidates_metadata() {
+                    self.refresh_metadata(Some(&[topic])).await?;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            pending = retry;
+        }
+        Ok(out)
+    }
+}
+
+fn duration_ms(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}

@@ -1,0 +1,212 @@
+//! The broker pool: at most one live connection per broker address.
+//!
+//! Each address has a slot guarded by an async mutex, so concurrent callers that need the same
+//! broker share one connection attempt instead of racing. A failed attempt pushes the next one
+//! out by an exponential backoff with ±20% jitter (50 ms doubling to 1 s by default), so a dead
+//! broker is not hammered. A reaper pass ([`BrokerPool::reap_idle`]) closes connections that have
+//! carried no request for the idle limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
+use crate::error::Result;
+
+/// Reconnect backoff bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `failures + 1`, jittered by ±20%.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(self.max);
+        let jitter = 0.8 + 0.4 * pseudo_random_unit();
+        exp.mul_f64(jitter)
+    }
+}
+
+/// A cheap pseudo-random number in [0, 1) for jitter (no cryptographic quality needed).
+fn pseudo_random_unit() -> f64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[derive(Default)]
+struct Slot {
+    conn: Option<Arc<BrokerConnection>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+pub struct BrokerPool {
+    config: Arc<ConnectionConfig>,
+    backoff: Backoff,
+    slots: Mutex<HashMap<BrokerAddr, Arc<AsyncMutex<Slot>>>>,
+}
+
+impl BrokerPool {
+    pub fn new(config: Arc<ConnectionConfig>, backoff: Backoff) -> Self {
+        BrokerPool {
+            config,
+            backoff,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &Arc<ConnectionConfig> {
+        &self.config
+    }
+
+    fn slot(&self, addr: &BrokerAddr) -> Arc<AsyncMutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(addr.clone()).or_default().clone()
+    }
+
+    /// The live connection to `addr`, connecting (after any backoff) if there is none.
+    pub async fn get(&self, addr: &BrokerAddr) -> Result<Arc<BrokerConnection>> {
+        let slot = self.slot(addr);
+        let mut slot = slot.lock().await;
+        if let Some(conn) = &slot.conn {
+            if conn.is_alive() {
+                return Ok(conn.clone());
+            }
+            slot.conn = None;
+        }
+        if let Some(at) = slot.retry_at {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        match BrokerConnection::connect(addr, self.config.clone()).await {
+            Ok(conn) => {
+                slot.failures = 0;
+                slot.retry_at = None;
+                slot.conn = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(err) => {
+                slot.failures = slot.failures.saturating_add(1);
+                slot.retry_at = Some(Instant::now() + self.backoff.delay(slot.failures));
+                Err(err)
+            }
+        }
+    }
+
+    /// The live connection to `addr` if there is one, without connecting.
+    pub fn existing(&self, addr: &BrokerAddr) -> Option<Arc<BrokerConnection>> {
+        let slot = self.slot(addr);
+        let slot = slot.try_lock().ok()?;
+        slot.conn.clone().filter(|c| c.is_alive())
+    }
+
+    /// Closes connections idle for at least `max_idle`, and forgets failed ones. Returns how many
+    /// were closed.
+    pub fn reap_idle(&self, max_idle: Duration) -> usize {
+        let slots: Vec<_> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.values().cloned().collect()
+        };
+        let mut closed = 0;
+        for slot in slots {
+            let Ok(mut slot) = slot.try_lock() else {
+                continue;
+            };
+            let stale = match &slot.conn {
+                Some(c) => !c.is_alive() || c.idle_for().is_some_and(|idle| idle >= max_idle),
+                None => false,
+            };
+            if stale {
+                slot.conn = None;
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Closes every connection.
+    pub fn close_all(&self) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.clear();
+    }
+
+    /// Number of live connections (for tests and stats).
+    pub fn live_connections(&self) -> usize {
+        let slots: Vec<_> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.values().cloned().collect()
+        };
+        slots
+            .iter()
+            .filter(|s| {
+                s.try_lock()
+                    .map(|s| s.conn.as_ref().is_some_and(|c| c.is_alive()))
+                    .unwrap_or(true)
+            })
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_jittered_and_capped() {
+        let b = Backoff::default();
+        for _ in 0..100 {
+            let d1 = b.delay(1);
+            assert!(
+                d1 >= Duration::from_millis(40) && d1 <= Duration::from_millis(60),
+                "{d1:?}"
+            );
+            let d3 = b.delay(3);
+            assert!(
+                d3 >= Duration::from_millis(160) && d3 <= Duration::from_millis(240),
+                "{d3:?}"
+            );
+            let d20 = b.delay(20);
+            assert!(d20 <= Duration::from_millis(1200), "{d20:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_an_error_and_backs_off() {
+        // Bind then drop a listener so the port is (very likely) closed.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let pool = BrokerPool::new(Arc::new(ConnectionConfig::default()), Backoff::default());
+        let addr = BrokerAddr {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let err = pool.get(&addr).await.unwrap_err();
+        assert!(err.is_retriable(), "{err}");
+        let started = Instant::now();
+        assert!(pool.get(&addr).await.is_err());
+        assert!(
+            started.elapsed() >= Duration::from_millis(35),
+            "second attempt waited out the backoff"
+        );
+    }
+}

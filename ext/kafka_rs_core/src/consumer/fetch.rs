@@ -1,0 +1,263 @@
+//! Fetching from partitions by offset, without a consumer group.
+//!
+//! A fetch names `(topic, partition, offset)` cursors; the client groups them by partition leader
+//! and sends one Fetch request per leader, all leaders at once, so a long-poll on one broker does
+//! not delay the others. Each partition's records come back as a zero-copy `Bytes` slice of the
+//! response; [`FetchedPartition::records`] decodes them lazily, skipping records below the fetch
+//! offset (a fetch returns whole batches, which may start earlier).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::task::JoinSet;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::error_code::ErrorCode;
+use crate::protocol::codec::DecodeError;
+use crate::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
+use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use crate::protocol::records::{decode_records_from, FetchedRecord};
+
+/// Where a read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOffset {
+    Earliest,
+    Latest,
+    At(i64),
+}
+
+/// A position to read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionCursor {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FetchOptions {
+    pub max_wait: Duration,
+    pub min_bytes: i32,
+    /// Per partition (and, for the whole response, the same cap times the partition count).
+    pub max_bytes: i32,
+    pub isolation_level: IsolationLevel,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            max_wait: Duration::from_secs(5),
+            min_bytes: 1,
+            max_bytes: 1_048_576,
+            isolation_level: IsolationLevel::ReadUncommitted,
+        }
+    }
+}
+
+/// What one partition returned.
+#[derive(Debug, Clone)]
+pub struct FetchedPartition {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset that was asked for.
+    pub fetch_offset: i64,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    /// The raw record batches (empty when none).
+    pub records: Bytes,
+}
+
+impl FetchedPartition {
+    /// The records at or after the fetch offset, decoded one at a time.
+    pub fn records(&self) -> impl Iterator<Item = std::result::Result<FetchedRecord, DecodeError>> {
+        decode_records_from(self.records.clone(), self.fetch_offset)
+    }
+}
+
+/// How many times a fetch is retried after a stale-leader answer or a broken connection.
+const FETCH_ATTEMPTS: usize = 3;
+
+impl Client {
+    /// Resolves a start position to an offset.
+    pub async fn resolve_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        start: StartOffset,
+    ) -> Result<i64> {
+        let timestamp = match start {
+            StartOffset::At(o) => return Ok(o),
+            StartOffset::Earliest => EARLIEST_TIMESTAMP,
+            StartOffset::Latest => LATEST_TIMESTAMP,
+        };
+        let offsets = self
+            .list_offsets(topic, Some(&[partition]), timestamp)
+            .await?;
+        offsets.get(&partition).copied().ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("{topic}/{partition}"),
+            )
+        })
+    }
+
+    /// Fetches from every cursor (one request per partition leader, concurrently). Partitions
+    /// come back in the order of `cursors`. A partition error fails the whole call, after
+    /// retries for errors that a metadata refresh can fix.
+    pub async fn fetch(
+        &self,
+        cursors: &[PartitionCursor],
+        opts: FetchOptions,
+    ) -> Result<Vec<FetchedPartition>> {
+        self.check_open()?;
+        let mut results: Vec<Option<FetchedPartition>> = vec![None; cursors.len()];
+        let mut pending: Vec<usize> = (0..cursors.len()).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+            for &i in &pending {
+                let c = &cursors[i];
+                let info = self.topic(&c.topic).await?;
+                let part = info.partition(c.partition).ok_or_else(|| {
+                    Error::kafka(
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!(
+                            "{}/{}: the topic has {} partitions",
+                            c.topic,
+                            c.partition,
+                            info.partitions.len()
+                        ),
+                    )
+                })?;
+                let leader = part.leader.ok_or_else(|| {
+                    Error::kafka(
+                        ErrorCode::LEADER_NOT_AVAILABLE,
+                        format!("{}/{}", c.topic, c.partition),
+                    )
+                })?;
+                by_leader.entry(leader).or_default().push(i);
+            }
+            let mut tasks = JoinSet::new();
+            for (leader, idxs) in by_leader {
+                let client = self.clone();
+                let batch: Vec<(usize, PartitionCursor)> =
+                    idxs.into_iter().map(|i| (i, cursors[i].clone())).collect();
+                tasks.spawn(async move {
+                    let outcome = client.fetch_from(leader, &batch, opts).await;
+                    (batch, outcome)
+                });
+            }
+            let mut retry = Vec::new();
+            let mut last_err: Option<Error> = None;
+            while let Some(joined) = tasks.join_next().await {
+                let (batch, outcome) = joined.map_err(|e| Error::Connection {
+                    broker: "fetch task".into(),
+                    message: e.to_string(),
+                })?;
+                match outcome {
+                    Ok(parts) => {
+                        for ((i, _), part) in batch.into_iter().zip(parts) {
+                            match part {
+                                Ok(p) => results[i] = Some(p),
+                                Err(e) if e.is_retriable() && attempt < FETCH_ATTEMPTS => {
+                                    retry.push(i);
+                                    last_err = Some(e);
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                    Err(e) if e.is_retriable() && attempt < FETCH_ATTEMPTS => {
+                        retry.extend(batch.into_iter().map(|(i, _)| i));
+                        last_err = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if last_err.is_some() {
+                let topics: Vec<&str> = retry.iter().map(|&i| cursors[i].topic.as_str()).collect();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.refresh_metadata(Some(&topics)).await?;
+            }
+            pending = retry;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every partition answered"))
+            .collect())
+    }
+
+    /// One Fetch request to one leader. The outer error is a request failure (all partitions);
+    /// the inner ones are per partition, in the order of `batch`.
+    async fn fetch_from(
+        &self,
+        leader: i32,
+        batch: &[(usize, PartitionCursor)],
+        opts: FetchOptions,
+    ) -> Result<Vec<Result<FetchedPartition>>> {
+        let conn = self.broker(leader).await?;
+        let mut topics: Vec<FetchTopic<'_>> = Vec::new();
+        for (_, c) in batch {
+            let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);
+            match topics.iter_mut().find(|t| t.name == c.topic) {
+                Some(t) => t.partitions.push(fp),
+                None => topics.push(FetchTopic {
+                    name: &c.topic,
+                    partitions: vec![fp],
+                }),
+            }
+        }
+        let req = FetchRequest {
+            max_wait_ms: opts.max_wait.as_millis().min(i32::MAX as u128) as i32,
+            min_bytes: opts.min_bytes,
+            max_bytes: opts
+                .max_bytes
+                .saturating_mul(batch.len().min(i32::MAX as usize) as i32),
+            isolation_level: opts.isolation_level,
+            topics,
+            rack_id: "",
+        };
+        let resp = conn.request_with_wait(&req, opts.max_wait).await?;
+        let top = ErrorCode(resp.error_code);
+        if !top.is_ok() {
+            return Err(Error::kafka(top, format!("Fetch from broker {leader}")));
+        }
+        Ok(batch
+            .iter()
+            .map(|(_, c)| {
+                let part = resp
+                    .topics
+                    .iter()
+                    .filter(|t| t.topic == c.topic)
+                    .flat_map(|t| t.partitions.iter())
+                    .find(|p| p.partition_index == c.partition)
+                    .ok_or_else(|| {
+                        Error::Protocol(DecodeError::invalid(
+                            "Fetch response",
+                            format!("no answer for {}/{}", c.topic, c.partition),
+                        ))
+                    })?;
+                let code = ErrorCode(part.error_code);
+                if !code.is_ok() {
+                    return Err(Error::kafka(
+                        code,
+                        format!("{}/{} at offset {}", c.topic, c.partition, c.offset),
+                    ));
+                }
+                Ok(FetchedPartition {
+                    topic: c.topic.clone(),
+                    partition: c.partition,
+                    fetch_offset: c.offset,
+                    high_watermark: part.high_watermark,
+                    last_stable_offset: part.last_stable_offset,
+                    log_start_offset: part.log_start_offset,
+                    records: part.records.clone().unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+}
