@@ -21,6 +21,9 @@ use crate::protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
 use crate::protocol::messages::delete_topics::DeleteTopicsRequest;
+use crate::protocol::messages::describe_configs::{
+    DescribeConfigsRequest, DescribeConfigsResource, RESOURCE_TOPIC,
+};
 use crate::protocol::messages::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, CONSUMER_REPLICA_ID,
     READ_UNCOMMITTED,
@@ -194,6 +197,42 @@ impl Client {
             }
             tokio::time::sleep(METADATA_POLL).await;
         }
+    }
+
+    /// The configuration of a topic: `(name, value)` pairs, all of them when `keys` is empty.
+    pub async fn describe_topic_configs(
+        &self,
+        name: &str,
+        keys: &[&str],
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let req = DescribeConfigsRequest {
+            resources: vec![DescribeConfigsResource {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: name,
+                configuration_keys: (!keys.is_empty()).then(|| keys.to_vec()),
+            }],
+            include_synonyms: false,
+            include_documentation: false,
+        };
+        let conn = self.any_broker().await?;
+        let resp = conn.request(&req).await?;
+        let result = resp
+            .results
+            .into_iter()
+            .find(|r| r.resource_name == name)
+            .ok_or_else(|| Error::kafka(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, name))?;
+        let code = ErrorCode(result.error_code);
+        if !code.is_ok() {
+            return Err(Error::kafka(
+                code,
+                result.error_message.unwrap_or_else(|| name.to_string()),
+            ));
+        }
+        Ok(result
+            .configs
+            .into_iter()
+            .map(|c| (c.name, c.value))
+            .collect())
     }
 
     /// Names of every topic in the cluster (internal ones included).

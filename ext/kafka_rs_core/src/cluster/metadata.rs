@@ -56,7 +56,7 @@ impl TopicInfo {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClusterSnapshot {
     pub cluster_id: Option<String>,
     pub controller_id: Option<i32>,
@@ -64,18 +64,6 @@ pub struct ClusterSnapshot {
     pub topics: HashMap<String, Arc<TopicInfo>>,
     /// When each topic was last refreshed.
     pub refreshed: HashMap<String, Instant>,
-}
-
-impl Default for ClusterSnapshot {
-    fn default() -> Self {
-        ClusterSnapshot {
-            cluster_id: None,
-            controller_id: None,
-            brokers: BTreeMap::new(),
-            topics: HashMap::new(),
-            refreshed: HashMap::new(),
-        }
-    }
 }
 
 impl ClusterSnapshot {

@@ -221,7 +221,7 @@ impl Producer {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Closed)))
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
             .collect()
     }
 

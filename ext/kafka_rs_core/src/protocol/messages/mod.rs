@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
