@@ -1,0 +1,344 @@
+//! `KafkaRs::Native::Client`: a core [`Client`] for Ruby, with positional arguments. Keyword
+//! arguments, defaults and validation live in `lib/kafka_rs/client.rb`.
+//!
+//! The core client is rebuilt lazily in a forked child: the parent's client (its sockets and the
+//! tasks of the parent's runtime) is leaked there, never dropped, as [`crate::runtime`] requires.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_rs_core::admin::NewTopic;
+use kafka_rs_core::connection::{BrokerAddr, ConnectionConfig};
+use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
+use kafka_rs_core::protocol::records::FetchedRecord;
+use kafka_rs_core::{Client, ClientConfig, Error as CoreError};
+use magnus::value::{Lazy, ReprValue};
+use magnus::{
+    function, method, prelude::*, Error, IntoValue, RArray, RClass, RHash, RModule, RString, Ruby,
+    Value,
+};
+
+use crate::errors::{guard, to_ruby};
+use crate::gvl;
+use crate::runtime;
+
+/// The core client of this process, shared by a Ruby client and the producers it made.
+pub struct ClientHandle {
+    config: ClientConfig,
+    state: Mutex<ClientState>,
+}
+
+#[derive(Default)]
+struct ClientState {
+    generation: u64,
+    client: Option<Client>,
+    closed: bool,
+}
+
+impl Drop for ClientState {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if !runtime::is_current(self.generation) {
+                std::mem::forget(client);
+            }
+        }
+    }
+}
+
+impl ClientHandle {
+    /// The core client for this process: built on first use and again after a fork.
+    pub fn core(&self) -> Result<Client, Error> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.closed {
+            return Err(to_ruby(CoreError::Closed));
+        }
+        if let Some(client) = &st.client {
+            if runtime::is_current(st.generation) {
+                return Ok(client.clone());
+            }
+        }
+        if let Some(old) = st.client.take() {
+            std::mem::forget(old);
+        }
+        let _context = runtime::runtime().enter();
+        let client = Client::new(self.config.clone()).map_err(to_ruby)?;
+        st.generation = runtime::generation();
+        st.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.closed = true;
+        if let Some(client) = st.client.take() {
+            if runtime::is_current(st.generation) {
+                client.close();
+            } else {
+                std::mem::forget(client);
+            }
+        }
+    }
+}
+
+#[magnus::wrap(class = "KafkaRs::Native::Client", free_immediately, size)]
+pub struct NativeClient {
+    handle: Arc<ClientHandle>,
+}
+
+fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        to_ruby(CoreError::invalid(
+            arg,
+            format!("{s} is not a valid number of seconds"),
+        ))
+    })
+}
+
+static FETCHED_MESSAGE: Lazy<RClass> = Lazy::new(|ruby| {
+    ruby.class_object()
+        .const_get::<_, RModule>("KafkaRs")
+        .and_then(|m| m.const_get("FetchedMessage"))
+        .expect("KafkaRs::FetchedMessage is defined by lib/kafka_rs/fetched_message.rb")
+});
+
+impl NativeClient {
+    pub fn handle(&self) -> Arc<ClientHandle> {
+        self.handle.clone()
+    }
+
+    /// `Native::Client.new(seed_brokers, client_id, connect_timeout, socket_timeout)`
+    fn new(
+        seed_brokers: Vec<String>,
+        client_id: String,
+        connect_timeout: f64,
+        socket_timeout: f64,
+    ) -> Result<Self, Error> {
+        let seeds = seed_brokers
+            .iter()
+            .map(|s| BrokerAddr::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_ruby)?;
+        let mut config = ClientConfig::new(seeds);
+        config.connection = ConnectionConfig {
+            client_id,
+            connect_timeout: secs("connect_timeout", connect_timeout)?,
+            request_timeout: secs("socket_timeout", socket_timeout)?,
+            ..ConnectionConfig::default()
+        };
+        if config.seed_brokers.is_empty() {
+            return Err(to_ruby(CoreError::invalid(
+                "seed_brokers",
+                "at least one broker is required",
+            )));
+        }
+        Ok(NativeClient {
+            handle: Arc::new(ClientHandle {
+                config,
+                state: Mutex::new(ClientState::default()),
+            }),
+        })
+    }
+
+    fn core(&self) -> Result<Client, Error> {
+        self.handle.core()
+    }
+
+    fn topics(&self) -> Result<Vec<String>, Error> {
+        let client = self.core()?;
+        gvl::block_on(async move { client.topic_names().await })?.map_err(to_ruby)
+    }
+
+    fn has_topic(&self, name: String) -> Result<bool, Error> {
+        let client = self.core()?;
+        gvl::block_on(async move { client.has_topic(&name).await })?.map_err(to_ruby)
+    }
+
+    fn partitions_for(&self, topic: String) -> Result<usize, Error> {
+        let client = self.core()?;
+        gvl::block_on(async move { client.topic(&topic).await.map(|t| t.partitions.len()) })?
+            .map_err(to_ruby)
+    }
+
+    fn create_topic(
+        &self,
+        name: String,
+        num_partitions: i32,
+        replication_factor: i16,
+        timeout: f64,
+        configs: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        let client = self.core()?;
+        let timeout = secs("timeout", timeout)?;
+        let topic = NewTopic {
+            name,
+            num_partitions,
+            replication_factor,
+            configs,
+        };
+        gvl::block_on(async move { client.create_topic(&topic, timeout).await })?.map_err(to_ruby)
+    }
+
+    fn delete_topic(&self, name: String, timeout: f64) -> Result<(), Error> {
+        let client = self.core()?;
+        let timeout = secs("timeout", timeout)?;
+        gvl::block_on(async move { client.delete_topic(&name, timeout).await })?.map_err(to_ruby)
+    }
+
+    fn create_partitions(&self, name: String, count: i32, timeout: f64) -> Result<(), Error> {
+        let client = self.core()?;
+        let timeout = secs("timeout", timeout)?;
+        gvl::block_on(async move { client.create_partitions(&name, count, timeout).await })?
+            .map_err(to_ruby)
+    }
+
+    /// `list_offsets(topic, partitions_or_nil, timestamp)` → `{ partition => offset }`.
+    fn list_offsets(
+        ruby: &Ruby,
+        rb_self: &Self,
+        topic: String,
+        partitions: Option<Vec<i32>>,
+        timestamp: i64,
+    ) -> Result<RHash, Error> {
+        let client = rb_self.core()?;
+        let offsets = gvl::block_on(async move {
+            client
+                .list_offsets(&topic, partitions.as_deref(), timestamp)
+                .await
+        })?
+        .map_err(to_ruby)?;
+        let hash = ruby.hash_new();
+        for (p, o) in offsets {
+            hash.aset(p, o)?;
+        }
+        Ok(hash)
+    }
+
+    /// `brokers` → `[[node_id, host, port, rack], ...]`.
+    fn brokers(&self) -> Result<Vec<(i32, String, u16, Option<String>)>, Error> {
+        let client = self.core()?;
+        let brokers = gvl::block_on(async move { client.brokers().await })?.map_err(to_ruby)?;
+        Ok(brokers
+            .into_iter()
+            .map(|b| (b.node_id, b.addr.host, b.addr.port, b.rack))
+            .collect())
+    }
+
+    fn close(&self) {
+        self.handle.close();
+    }
+
+    /// `fetch(cursors, max_wait, min_bytes, max_bytes)` where `cursors` is
+    /// `[[topic, partition, offset], ...]` and an offset of -1 means latest, -2 earliest.
+    /// Returns `[[topic, partition, high_watermark, [FetchedMessage, ...]], ...]`.
+    fn fetch(
+        ruby: &Ruby,
+        rb_self: &Self,
+        cursors: Vec<(String, i32, i64)>,
+        max_wait: f64,
+        min_bytes: i32,
+        max_bytes: i32,
+    ) -> Result<RArray, Error> {
+        let client = rb_self.core()?;
+        let opts = FetchOptions {
+            max_wait: secs("max_wait_time", max_wait)?,
+            min_bytes,
+            max_bytes,
+            ..FetchOptions::default()
+        };
+        let parts = gvl::block_on(async move {
+            let mut resolved = Vec::with_capacity(cursors.len());
+            for (topic, partition, offset) in cursors {
+                let start = match offset {
+                    -1 => StartOffset::Latest,
+                    -2 => StartOffset::Earliest,
+                    o => StartOffset::At(o),
+                };
+                let offset = client.resolve_offset(&topic, partition, start).await?;
+                resolved.push(PartitionCursor {
+                    topic,
+                    partition,
+                    offset,
+                });
+            }
+            client.fetch(&resolved, opts).await
+        })?
+        .map_err(to_ruby)?;
+        guard(|| {
+            let out = ruby.ary_new_capa(parts.len());
+            for part in &parts {
+                out.push(partition_to_ruby(ruby, part)?)?;
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn bytes_to_ruby(ruby: &Ruby, b: &Option<Bytes>) -> Value {
+    match b {
+        Some(b) => {
+            let s = ruby.str_from_slice(b);
+            s.freeze();
+            s.as_value()
+        }
+        None => ruby.qnil().as_value(),
+    }
+}
+
+fn record_to_ruby(
+    ruby: &Ruby,
+    class: RClass,
+    topic: RString,
+    partition: i32,
+    r: &FetchedRecord,
+) -> Result<Value, Error> {
+    let headers = ruby.hash_new();
+    for h in &r.headers {
+        headers.aset(h.key.as_str(), bytes_to_ruby(ruby, &h.value))?;
+    }
+    class.new_instance((
+        bytes_to_ruby(ruby, &r.value),
+        bytes_to_ruby(ruby, &r.key),
+        headers,
+        topic,
+        partition,
+        r.offset,
+        r.timestamp_ms,
+    ))
+}
+
+fn partition_to_ruby(ruby: &Ruby, part: &FetchedPartition) -> Result<RArray, Error> {
+    let class = ruby.get_inner(&FETCHED_MESSAGE);
+    let topic = ruby.str_new(&part.topic);
+    topic.freeze();
+    let messages = ruby.ary_new();
+    for record in part.records() {
+        let record = record.map_err(|e| to_ruby(CoreError::Protocol(e)))?;
+        messages.push(record_to_ruby(ruby, class, topic, part.partition, &record)?)?;
+    }
+    Ok(ruby.ary_new_from_values(&[
+        topic.as_value(),
+        part.partition.into_value_with(ruby),
+        part.high_watermark.into_value_with(ruby),
+        messages.as_value(),
+    ]))
+}
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Client", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NativeClient::new, 4))?;
+    class.define_method("topics", method!(NativeClient::topics, 0))?;
+    class.define_method("has_topic?", method!(NativeClient::has_topic, 1))?;
+    class.define_method("partitions_for", method!(NativeClient::partitions_for, 1))?;
+    class.define_method("create_topic", method!(NativeClient::create_topic, 5))?;
+    class.define_method("delete_topic", method!(NativeClient::delete_topic, 2))?;
+    class.define_method(
+        "create_partitions",
+        method!(NativeClient::create_partitions, 3),
+    )?;
+    class.define_method("list_offsets", method!(NativeClient::list_offsets, 3))?;
+    class.define_method("brokers", method!(NativeClient::brokers, 0))?;
+    class.define_method("close", method!(NativeClient::close, 0))?;
+    class.define_method("fetch", method!(NativeClient::fetch, 4))?;
+    Ok(())
+}

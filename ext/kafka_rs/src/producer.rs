@@ -1,0 +1,195 @@
+//! `KafkaRs::Native::Producer`: delivers a batch of buffered messages in one call (one GVL
+//! release for the whole batch). The buffer itself, its limits and `DeliveryFailed` live in
+//! `lib/kafka_rs/producer.rb`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_rs_core::producer::{OutgoingMessage, Partitioner, ProduceOptions, Producer};
+use kafka_rs_core::protocol::records::{Compression, ProduceRecord, RecordHeader};
+use kafka_rs_core::Error as CoreError;
+use magnus::{
+    function, method, prelude::*, Error, IntoValue, RArray, RHash, RModule, RString, Ruby,
+    TryConvert, Value,
+};
+
+use crate::client::{ClientHandle, NativeClient};
+use crate::errors::{guard, to_ruby, to_ruby_exception};
+use crate::gvl;
+use crate::runtime;
+
+#[magnus::wrap(class = "KafkaRs::Native::Producer", free_immediately, size)]
+pub struct NativeProducer {
+    client: Arc<ClientHandle>,
+    opts: ProduceOptions,
+    /// The core producer of this process (rebuilt after a fork), with its fork generation.
+    producer: Mutex<Option<(u64, Arc<Producer>)>>,
+}
+
+impl Drop for NativeProducer {
+    fn drop(&mut self) {
+        let slot = self.producer.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, producer)) = slot.take() {
+            if !runtime::is_current(generation) {
+                std::mem::forget(producer);
+            }
+        }
+    }
+}
+
+fn invalid(arg: &'static str, message: String) -> Error {
+    to_ruby(CoreError::invalid(arg, message))
+}
+
+fn copy_bytes(s: Option<RString>) -> Option<Bytes> {
+    // SAFETY: the slice is copied before any Ruby code can run and change the string.
+    s.map(|s| Bytes::copy_from_slice(unsafe { s.as_slice() }))
+}
+
+impl NativeProducer {
+    /// `Native::Producer.new(client, acks, ack_timeout, max_retries, retry_backoff, partitioner,
+    /// compression)`; `partitioner` is `"crc32"` or `"murmur2"`, `compression` `"none"`, `"gzip"`,
+    /// `"snappy"`, `"lz4"` or `"zstd"`.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        client: &NativeClient,
+        acks: i16,
+        ack_timeout: f64,
+        max_retries: u32,
+        retry_backoff: f64,
+        partitioner: String,
+        compression: String,
+    ) -> Result<Self, Error> {
+        let secs = |arg, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| invalid(arg, format!("{s} is not a valid number of seconds")))
+        };
+        let partitioner = match partitioner.as_str() {
+            "crc32" => Partitioner::Crc32,
+            "murmur2" => Partitioner::Murmur2,
+            other => {
+                return Err(invalid(
+                    "partitioner",
+                    format!("unknown partitioner {other:?}"),
+                ))
+            }
+        };
+        let compression = match compression.as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            other => {
+                return Err(invalid(
+                    "compression_codec",
+                    format!("unknown codec {other:?}"),
+                ))
+            }
+        };
+        if !matches!(acks, -1..=1) {
+            return Err(invalid(
+                "required_acks",
+                format!("{acks} is not one of -1 (all), 0 or 1"),
+            ));
+        }
+        let opts = ProduceOptions {
+            acks,
+            ack_timeout: secs("ack_timeout", ack_timeout)?,
+            max_retries,
+            retry_backoff: secs("retry_backoff", retry_backoff)?,
+            partitioner,
+            compression,
+            ..ProduceOptions::default()
+        };
+        Ok(NativeProducer {
+            client: client.handle(),
+            opts,
+            producer: Mutex::new(None),
+        })
+    }
+
+    fn core(&self) -> Result<Arc<Producer>, Error> {
+        let client = self.client.core()?;
+        let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, producer)) = slot.as_ref() {
+            if runtime::is_current(*generation) {
+                return Ok(producer.clone());
+            }
+        }
+        if let Some(old) = slot.take() {
+            std::mem::forget(old);
+        }
+        let producer = Arc::new(Producer::new(client, self.opts.clone()));
+        *slot = Some((runtime::generation(), producer.clone()));
+        Ok(producer)
+    }
+
+    /// `deliver(messages)`: each message is `[value, key, topic, partition, partition_key,
+    /// headers, timestamp_ms]`. Returns one entry per message: `[partition, offset]` when
+    /// delivered, or the exception that failed it.
+    fn deliver(ruby: &Ruby, rb_self: &Self, messages: RArray) -> Result<RArray, Error> {
+        let producer = rb_self.core()?;
+        let outgoing = guard(|| {
+            let mut out = Vec::with_capacity(messages.len());
+            for entry in messages.into_iter() {
+                out.push(convert_message(entry)?);
+            }
+            Ok(out)
+        })?;
+        let results = gvl::block_on(async move { producer.deliver(&outgoing).await })?;
+        let out = ruby.ary_new_capa(results.len());
+        for r in results {
+            match r {
+                Ok(d) => out.push(ruby.ary_new_from_values(&[
+                    d.partition.into_value_with(ruby),
+                    d.offset.into_value_with(ruby),
+                ]))?,
+                Err(e) => out.push(to_ruby_exception(e))?,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn convert_message(entry: Value) -> Result<OutgoingMessage, Error> {
+    let (value, key, topic, partition, partition_key, headers, timestamp_ms): (
+        Option<RString>,
+        Option<RString>,
+        String,
+        Option<i32>,
+        Option<RString>,
+        Option<RHash>,
+        i64,
+    ) = TryConvert::try_convert(entry)?;
+    let mut record_headers = Vec::new();
+    if let Some(h) = headers {
+        record_headers.reserve(h.len());
+        h.foreach(|k: RString, v: Option<RString>| {
+            record_headers.push(RecordHeader {
+                key: k.to_string()?,
+                value: copy_bytes(v),
+            });
+            Ok(magnus::r_hash::ForEach::Continue)
+        })?;
+    }
+    Ok(OutgoingMessage {
+        topic,
+        partition,
+        partition_key: copy_bytes(partition_key),
+        record: ProduceRecord {
+            key: copy_bytes(key),
+            value: copy_bytes(value),
+            headers: record_headers,
+            timestamp_ms,
+        },
+    })
+}
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("Producer", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NativeProducer::new, 7))?;
+    class.define_method("deliver", method!(NativeProducer::deliver, 1))?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+# frozen_string_literal: true
+
+module KafkaRs
+  # A connection to a Kafka cluster, shaped like ruby-kafka's `Kafka::Client`: factories for
+  # producers, reads without a consumer group, and topic administration.
+  #
+  # The client connects lazily (on the first call that needs a broker), keeps one connection per
+  # broker, and is safe to share between threads. After `fork`, the child transparently opens its
+  # own connections.
+  class Client
+    OFFSETS = { latest: -1, earliest: -2 }.freeze
+
+    # @param seed_brokers [Array<String>, String] "host:port" entries (or one comma-separated
+    #   String); "kafka://" prefixes are accepted
+    # @param client_id [String] sent to the brokers with every request
+    # @param logger [Logger, nil]
+    # @param connect_timeout [Numeric] seconds to wait for a TCP connection
+    # @param socket_timeout [Numeric] seconds to wait for a response (on top of any time a request
+    #   itself asks the broker to wait)
+    # @param partitioner [nil, Symbol, #call] default partitioner of this client's producers
+    def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
+                   socket_timeout: 10, partitioner: nil)
+      brokers = Validation.seed_brokers!(seed_brokers)
+      raise TypeError, "client_id must be a String, got #{client_id.class}" unless client_id.is_a?(String)
+
+      Validation.positive_number!(connect_timeout, "connect_timeout")
+      Validation.positive_number!(socket_timeout, "socket_timeout")
+      @logger = logger
+      @partitioner = partitioner
+      Partitioners.resolve(partitioner)
+      @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f)
+      @closed = false
+      @delivery_producers = {}
+      @lock = Mutex.new
+    end
+
+    # @return [Logger, nil]
+    attr_reader :logger
+
+    # Delivers one message right away and waits for the acknowledgement of all in-sync replicas.
+    #
+    # @raise [DeliveryFailed] when the message could not be delivered (its `cause` says why)
+    # @return [nil]
+    def deliver_message(value, topic:, key: nil, headers: {}, partition: nil, partition_key: nil, retries: 1,
+                        create_time: nil)
+      check_open!
+      Validation.integer!(retries, "retries", min: 0)
+      entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
+      producer = @lock.synchronize do
+        @delivery_producers[retries] ||= Producer.new(client: self, native_client: @native,
+                                                      partitioner: @partitioner, max_retries: retries)
+      end
+      failed, errors = producer.deliver_entries([entry])
+      Producer.raise_delivery_failed(failed, errors) unless failed.empty?
+      nil
+    end
+
+    # A buffering producer; see {Producer#initialize} for the options (ruby-kafka's names).
+    #
+    # @return [KafkaRs::Producer]
+    def producer(**options)
+      check_open!
+      options = { partitioner: @partitioner }.merge(options)
+      Producer.new(client: self, native_client: @native, **options)
+    end
+
+    # Reads messages from one partition.
+    #
+    # @param offset [Integer, :earliest, :latest] where to start (`:latest` returns only messages
+    #   produced after the call began)
+    # @param max_wait_time [Numeric] seconds the broker may wait for `min_bytes`
+    # @return [Array<KafkaRs::FetchedMessage>]
+    def fetch_messages(topic:, partition:, offset: :latest, max_wait_time: 5, min_bytes: 1, max_bytes: 1_048_576,
+                       retries: 1)
+      check_open!
+      Validation.topic!(topic)
+      Validation.partition!(partition, allow_nil: false)
+      Validation.integer!(retries, "retries", min: 0)
+      native_offset = fetch_offset!(offset)
+      wait, min, max = fetch_limits!(max_wait_time, min_bytes, max_bytes)
+      result = @native.fetch([[topic, partition, native_offset]], wait, min, max)
+      result.first[3]
+    end
+
+    # Reads every partition of a topic, forever, yielding each message.
+    #
+    # @param start_from_beginning [Boolean] start at the earliest offset (else at the latest)
+    # @yieldparam message [KafkaRs::FetchedMessage]
+    def each_message(topic:, start_from_beginning: true, max_wait_time: 5, min_bytes: 1, max_bytes: 1_048_576)
+      check_open!
+      raise ArgumentError, "each_message needs a block" unless block_given?
+
+      Validation.topic!(topic)
+      wait, min, max = fetch_limits!(max_wait_time, min_bytes, max_bytes)
+      start = start_from_beginning ? OFFSETS[:earliest] : OFFSETS[:latest]
+      offsets = Hash.new(start)
+      loop do
+        cursors = Array.new(partitions_for(topic)) { |p| [topic, p, offsets[p]] }
+        @native.fetch(cursors, wait, min, max).each do |(_topic, partition, high_watermark, messages)|
+          messages.each { |m| yield m }
+          offsets[partition] = messages.empty? ? resolved_start(offsets[partition], high_watermark) : messages.last.offset + 1
+        end
+      end
+    end
+
+    # Creates a topic and waits until every partition has a leader.
+    #
+    # @raise [TopicAlreadyExists]
+    def create_topic(name, num_partitions: 1, replication_factor: 1, timeout: 30, config: {})
+      check_open!
+      Validation.topic!(name, "name")
+      Validation.integer!(num_partitions, "num_partitions", min: 1)
+      Validation.integer!(replication_factor, "replication_factor", min: 1)
+      Validation.positive_number!(timeout, "timeout")
+      raise TypeError, "config must be a Hash, got #{config.class}" unless config.is_a?(Hash)
+
+      configs = config.map { |k, v| [k.to_s, v.to_s] }
+      @native.create_topic(name, num_partitions, replication_factor, timeout.to_f, configs)
+      nil
+    end
+
+    # Deletes a topic and waits until the cluster no longer lists it.
+    def delete_topic(name, timeout: 30)
+      check_open!
+      Validation.topic!(name, "name")
+      Validation.positive_number!(timeout, "timeout")
+      @native.delete_topic(name, timeout.to_f)
+      nil
+    end
+
+    # Grows a topic to `num_partitions` partitions.
+    def create_partitions_for(name, num_partitions: 1, timeout: 30)
+      check_open!
+      Validation.topic!(name, "name")
+      Validation.integer!(num_partitions, "num_partitions", min: 1)
+      Validation.positive_number!(timeout, "timeout")
+      @native.create_partitions(name, num_partitions, timeout.to_f)
+      nil
+    end
+
+    # @return [Array<String>] every topic of the cluster
+    def topics
+      check_open!
+      @native.topics
+    end
+    alias list_topics topics
+
+    # @return [Boolean]
+    def has_topic?(topic) # rubocop:disable Naming/PredicateName
+      check_open!
+      Validation.topic!(topic)
+      @native.has_topic?(topic)
+    end
+
+    # @return [Integer] the number of partitions of `topic`
+    def partitions_for(topic)
+      check_open!
+      Validation.topic!(topic)
+      @native.partitions_for(topic)
+    end
+
+    # @return [Integer] the offset of the last message in the partition (-1 when it is empty)
+    def last_offset_for(topic, partition)
+      check_open!
+      Validation.topic!(topic)
+      Validation.partition!(partition, allow_nil: false)
+      @native.list_offsets(topic, [partition], OFFSETS[:latest]).fetch(partition) - 1
+    end
+
+    # @return [Hash{String => Hash{Integer => Integer}}] last offsets of every partition of each topic
+    def last_offsets_for(*topics)
+      check_open!
+      topics.each { |t| Validation.topic!(t) }
+      topics.to_h do |topic|
+        [topic, @native.list_offsets(topic, nil, OFFSETS[:latest]).transform_values { |o| o - 1 }]
+      end
+    end
+
+    # @return [Array<KafkaRs::BrokerInfo>]
+    def brokers
+      check_open!
+      @native.brokers.map { |args| BrokerInfo.new(*args) }
+    end
+
+    # Closes every connection. Later calls raise {ClientClosed}.
+    def close
+      @closed = true
+      @native.close
+      nil
+    end
+
+    # @return [Boolean]
+    def closed?
+      @closed
+    end
+
+    def inspect
+      "#<#{self.class.name}#{' (closed)' if @closed}>"
+    end
+
+    private
+
+    def check_open!
+      raise ClientClosed, "the client is closed" if @closed
+    end
+
+    def fetch_offset!(offset)
+      case offset
+      when :latest, :earliest then OFFSETS[offset]
+      when Integer
+        raise ArgumentError, "offset must not be negative, got #{offset}" if offset.negative?
+
+        offset
+      else raise ArgumentError, "offset must be :earliest, :latest or an Integer, got #{offset.inspect}"
+      end
+    end
+
+    def fetch_limits!(max_wait_time, min_bytes, max_bytes)
+      Validation.positive_number!(max_wait_time, "max_wait_time", allow_zero: true)
+      Validation.integer!(min_bytes, "min_bytes", min: 0)
+      Validation.integer!(max_bytes, "max_bytes", min: 1)
+      [max_wait_time.to_f, min_bytes, max_bytes]
+    end
+
+    # After an empty fetch from a symbolic start, keep the position the broker reported so that
+    # `:latest` does not move forward past messages produced meanwhile.
+    def resolved_start(offset, high_watermark)
+      offset == OFFSETS[:latest] ? high_watermark : offset
+    end
+  end
+end
