@@ -138,6 +138,18 @@ module KafkaRs
       nil
     end
 
+    # The configuration of a topic.
+    #
+    # @param configs [Array<String>] the config names to return (all when empty)
+    # @return [Hash{String => String}]
+    def describe_topic(name, configs = [])
+      check_open!
+      Validation.topic!(name, "name")
+      raise TypeError, "configs must be an Array of Strings" unless configs.is_a?(Array) && configs.all?(String)
+
+      @native.describe_topic(name, configs)
+    end
+
     # @return [Array<String>] every topic of the cluster
     def topics
       check_open!

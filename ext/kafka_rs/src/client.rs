@@ -214,6 +214,21 @@ impl NativeClient {
         Ok(hash)
     }
 
+    /// `describe_topic(name, keys)` → `{ config_name => value }` (all configs when `keys` is empty).
+    fn describe_topic(ruby: &Ruby, rb_self: &Self, name: String, keys: Vec<String>) -> Result<RHash, Error> {
+        let client = rb_self.core()?;
+        let configs = gvl::block_on(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            client.describe_topic_configs(&name, &keys).await
+        })?
+        .map_err(to_ruby)?;
+        let hash = ruby.hash_new();
+        for (k, v) in configs {
+            hash.aset(k, v)?;
+        }
+        Ok(hash)
+    }
+
     /// `brokers` → `[[node_id, host, port, rack], ...]`.
     fn brokers(&self) -> Result<Vec<(i32, String, u16, Option<String>)>, Error> {
         let client = self.core()?;
@@ -337,6 +352,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
         method!(NativeClient::create_partitions, 3),
     )?;
     class.define_method("list_offsets", method!(NativeClient::list_offsets, 3))?;
+    class.define_method("describe_topic", method!(NativeClient::describe_topic, 2))?;
     class.define_method("brokers", method!(NativeClient::brokers, 0))?;
     class.define_method("close", method!(NativeClient::close, 0))?;
     class.define_method("fetch", method!(NativeClient::fetch, 4))?;

@@ -18,7 +18,11 @@ fn decode_fully(bytes: Bytes) {
         }
     }
     for batch in RecordBatches::new(bytes).flatten() {
-        let _ = (batch.last_offset(), batch.is_control(), batch.timestamp_type());
+        let _ = (
+            batch.last_offset(),
+            batch.is_control(),
+            batch.timestamp_type(),
+        );
         for record in batch.records() {
             let _ = record;
         }

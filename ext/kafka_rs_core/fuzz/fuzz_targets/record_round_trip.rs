@@ -14,7 +14,15 @@ use libfuzzer_sys::fuzz_target;
 struct Input {
     codec: u8,
     base_offset: u32,
-    records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64, Vec<(String, Option<Vec<u8>>)>)>,
+    records: Vec<InputRecord>,
+}
+
+#[derive(Debug, Arbitrary)]
+struct InputRecord {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp_ms: i64,
+    headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 fuzz_target!(|input: Input| {
@@ -31,27 +39,38 @@ fuzz_target!(|input: Input| {
     let records: Vec<ProduceRecord> = input
         .records
         .into_iter()
-        .map(|(key, value, timestamp_ms, headers)| ProduceRecord {
-            key: key.map(Bytes::from),
-            value: value.map(Bytes::from),
-            headers: headers
+        .map(|r| ProduceRecord {
+            key: r.key.map(Bytes::from),
+            value: r.value.map(Bytes::from),
+            headers: r
+                .headers
                 .into_iter()
                 .map(|(key, value)| RecordHeader {
                     key,
                     value: value.map(Bytes::from),
                 })
                 .collect(),
-            timestamp_ms,
+            timestamp_ms: r.timestamp_ms,
         })
         .collect();
     let base_offset = input.base_offset as i64;
     let mut buf = BytesMut::new();
-    encode_batch(&mut buf, &records, BatchIdentity::default(), codec, base_offset).unwrap();
+    encode_batch(
+        &mut buf,
+        &records,
+        BatchIdentity::default(),
+        codec,
+        base_offset,
+    )
+    .unwrap();
     let fetched: Vec<_> = decode_records(buf.freeze()).map(Result::unwrap).collect();
     assert_eq!(fetched.len(), records.len());
     for (i, (f, p)) in fetched.iter().zip(&records).enumerate() {
         assert_eq!(f.offset, base_offset + i as i64);
         assert_eq!(f.timestamp_ms, p.timestamp_ms);
-        assert_eq!((&f.key, &f.value, &f.headers), (&p.key, &p.value, &p.headers));
+        assert_eq!(
+            (&f.key, &f.value, &f.headers),
+            (&p.key, &p.value, &p.headers)
+        );
     }
 });

@@ -1,7 +1,7 @@
 //! The lazy decoder for the `records` field of a fetch response.
 //!
 //! [`RecordBatches`] walks the batches: it reads each header, checks `batchLength` and the CRC,
-//! and hands magic-0/1 message sets to [`legacy`](super::legacy). Brokers cut the last batch of a
+//! and hands magic-0/1 message sets to [`legacy`]. Brokers cut the last batch of a
 //! response at `max_bytes`, so an incomplete batch at the end ends the iteration without an error
 //! ([`RecordBatches::truncated`] tells it happened). [`Batch::records`] then decodes records one at
 //! a time; nothing is decoded or decompressed before it is asked for.
