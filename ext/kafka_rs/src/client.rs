@@ -81,6 +81,9 @@ impl ClientHandle {
     }
 }
 
+/// `[node_id, host, port, rack]`, as `Client#brokers` hands it to Ruby.
+type BrokerRow = (i32, String, u16, Option<String>);
+
 #[magnus::wrap(class = "KafkaRs::Native::Client", free_immediately, size)]
 pub struct NativeClient {
     handle: Arc<ClientHandle>,
@@ -215,7 +218,12 @@ impl NativeClient {
     }
 
     /// `describe_topic(name, keys)` → `{ config_name => value }` (all configs when `keys` is empty).
-    fn describe_topic(ruby: &Ruby, rb_self: &Self, name: String, keys: Vec<String>) -> Result<RHash, Error> {
+    fn describe_topic(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: String,
+        keys: Vec<String>,
+    ) -> Result<RHash, Error> {
         let client = rb_self.core()?;
         let configs = gvl::block_on(async move {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -230,7 +238,7 @@ impl NativeClient {
     }
 
     /// `brokers` → `[[node_id, host, port, rack], ...]`.
-    fn brokers(&self) -> Result<Vec<(i32, String, u16, Option<String>)>, Error> {
+    fn brokers(&self) -> Result<Vec<BrokerRow>, Error> {
         let client = self.core()?;
         let brokers = gvl::block_on(async move { client.brokers().await })?.map_err(to_ruby)?;
         Ok(brokers

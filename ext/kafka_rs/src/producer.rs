@@ -153,16 +153,21 @@ impl NativeProducer {
     }
 }
 
+/// A buffered message as Ruby passes it: `[value, key, topic, partition, partition_key, headers,
+/// timestamp_ms]`.
+type MessageEntry = (
+    Option<RString>,
+    Option<RString>,
+    String,
+    Option<i32>,
+    Option<RString>,
+    Option<RHash>,
+    i64,
+);
+
 fn convert_message(entry: Value) -> Result<OutgoingMessage, Error> {
-    let (value, key, topic, partition, partition_key, headers, timestamp_ms): (
-        Option<RString>,
-        Option<RString>,
-        String,
-        Option<i32>,
-        Option<RString>,
-        Option<RHash>,
-        i64,
-    ) = TryConvert::try_convert(entry)?;
+    let (value, key, topic, partition, partition_key, headers, timestamp_ms): MessageEntry =
+        TryConvert::try_convert(entry)?;
     let mut record_headers = Vec::new();
     if let Some(h) = headers {
         record_headers.reserve(h.len());
