@@ -9,6 +9,7 @@
 # - Without it (an offline machine, `gem install --local`), a plain mkmf Makefile runs cargo
 #   itself: `cargo build --locked --release` of the workspace's `kafka_rs` package, then copies
 #   the library to $(DLLIB) and installs it into $(RUBYARCHDIR) (= <sitearchdir>/kafka_rs).
+#   Set KAFKA_RS_NO_RB_SYS=1 to take this route even when rb_sys is installed.
 #
 # Either way the build needs cargo/rustc (rust-version in Cargo.toml) and libclang (rb-sys runs
 # bindgen against this Ruby's headers). RUBY is exported so that rb-sys binds to the Ruby running
@@ -42,7 +43,8 @@ else
     abort "kafka_rs: cargo not found; install Rust (https://rustup.rs) to build this gem"
 
   # RubyGems sets SOURCE_DATE_EPOCH for the build: then the cargo target directory (a few hundred
-  # MB) is removed once the library is installed. Set CARGO_TARGET_DIR to keep a shared cache.
+  # MB) and the build directory's copy of the library are removed once the library is installed.
+  # Set CARGO_TARGET_DIR to build in (and keep) a cache of your own.
   invoked_by_rubygems = ENV.key?("SOURCE_DATE_EPOCH")
   target_dir = ENV["CARGO_TARGET_DIR"].to_s.empty? ? File.join(Dir.pwd, "target") : ENV["CARGO_TARGET_DIR"]
   own_target_dir = ENV["CARGO_TARGET_DIR"].to_s.empty?
@@ -52,7 +54,7 @@ else
     export RUBY := #{RbConfig.ruby}
     CARGO_MANIFEST = #{File.join(workspace, "Cargo.toml")}
     CARGO_TARGET = #{target_dir}
-    RUSTLIB = $(CARGO_TARGET)/release/lib#{CRATE}.so
+    RUSTLIB = $(CARGO_TARGET)/release/lib#{CRATE}.#{RbConfig::CONFIG["SOEXT"] || "so"}
     target_prefix = /#{File.dirname(EXTENSION)}
     TARGET = #{File.basename(EXTENSION)}
     DLLIB = $(TARGET).#{RbConfig::CONFIG["DLEXT"]}
@@ -77,13 +79,13 @@ else
     \t$(Q) $(MAKEDIRS) $(RUBYARCHDIR)
     \t$(INSTALL_PROG) $(DLLIB) $(RUBYARCHDIR)
 
-    install: install-so #{invoked_by_rubygems && own_target_dir ? "drop-cargo-target" : ""}
+    install: install-so #{invoked_by_rubygems ? "gem-cleanup" : ""}
 
-    drop-cargo-target: install-so
-    \t-$(Q) $(RM_RF) "$(CARGO_TARGET)"
+    gem-cleanup: install-so
+    \t-$(Q) $(RM_RF) $(CLEANLIBS) $(CLEANOBJS)
 
     FORCE:
-    .PHONY: all static install install-so install-rb drop-cargo-target FORCE
+    .PHONY: all static install install-so install-rb gem-cleanup FORCE
   MAKE
 
   # `configuration` gives mkmf's variables (sitearchdir, COPY, INSTALL_PROG, ...) as RubyGems

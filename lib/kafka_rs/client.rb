@@ -96,9 +96,10 @@ module KafkaRs
       offsets = Hash.new(start)
       loop do
         cursors = Array.new(partitions_for(topic)) { |p| [topic, p, offsets[p]] }
-        @native.fetch(cursors, wait, min, max).each do |(_topic, partition, high_watermark, messages)|
+        # next_offset: past the last batch read, or the resolved start when nothing came back.
+        @native.fetch(cursors, wait, min, max).each do |(_topic, partition, _high_watermark, messages, next_offset)|
           messages.each { |m| yield m }
-          offsets[partition] = messages.empty? ? resolved_start(offsets[partition], high_watermark) : messages.last.offset + 1
+          offsets[partition] = next_offset
         end
       end
     end
@@ -232,12 +233,6 @@ module KafkaRs
       Validation.integer!(min_bytes, "min_bytes", min: 0)
       Validation.integer!(max_bytes, "max_bytes", min: 1)
       [max_wait_time.to_f, min_bytes, max_bytes]
-    end
-
-    # After an empty fetch from a symbolic start, keep the position the broker reported so that
-    # `:latest` does not move forward past messages produced meanwhile.
-    def resolved_start(offset, high_watermark)
-      offset == OFFSETS[:latest] ? high_watermark : offset
     end
   end
 end

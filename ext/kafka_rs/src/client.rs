@@ -253,7 +253,7 @@ impl NativeClient {
 
     /// `fetch(cursors, max_wait, min_bytes, max_bytes)` where `cursors` is
     /// `[[topic, partition, offset], ...]` and an offset of -1 means latest, -2 earliest.
-    /// Returns `[[topic, partition, high_watermark, [FetchedMessage, ...]], ...]`.
+    /// Returns `[[topic, partition, high_watermark, [FetchedMessage, ...], next_offset], ...]`.
     fn fetch(
         ruby: &Ruby,
         rb_self: &Self,
@@ -335,15 +335,19 @@ fn partition_to_ruby(ruby: &Ruby, part: &FetchedPartition) -> Result<RArray, Err
     let topic = ruby.str_new(&part.topic);
     topic.freeze();
     let messages = ruby.ary_new();
-    for record in part.records() {
+    let mut records = part.records();
+    for record in records.by_ref() {
         let record = record.map_err(|e| to_ruby(CoreError::Protocol(e)))?;
         messages.push(record_to_ruby(ruby, class, topic, part.partition, &record)?)?;
     }
+    // Where the next fetch starts: past control batches and compaction gaps too.
+    let next_offset = records.next_offset().unwrap_or(part.fetch_offset);
     Ok(ruby.ary_new_from_values(&[
         topic.as_value(),
         part.partition.into_value_with(ruby),
         part.high_watermark.into_value_with(ruby),
         messages.as_value(),
+        next_offset.into_value_with(ruby),
     ]))
 }
 

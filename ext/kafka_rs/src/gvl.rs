@@ -185,7 +185,8 @@ where
     // The future is polled, and dropped, inside the runtime's context. Declared before the pinned
     // future so that it is dropped after it.
     let _context = runtime.enter();
-    let mut future = pin!(future);
+    // In an Option so that it can be dropped in place, under `catch_unwind`, when cancelled.
+    let mut slot = pin!(Some(future));
     let waiter = WAITER.with(Arc::clone);
     let waker = Waker::from(Arc::clone(&waiter));
     // SAFETY: plain queries of the VM's thread list, with the GVL held.
@@ -197,8 +198,11 @@ where
         // Stale requests (Ruby may call the unblocking function late) end here; one that arrives
         // from now on is for this wait.
         waiter.interrupted.store(false, Ordering::Release);
+        let Some(future) = slot.as_mut().as_pin_mut() else {
+            unreachable!("the future is only dropped on the way out");
+        };
         let mut region = Region {
-            future: future.as_mut(),
+            future,
             waiter: &waiter,
             waker: &waker,
             poll_signals_of,
@@ -206,7 +210,7 @@ where
         };
         let region_ptr = &mut region as *mut Region<'_, F> as *mut c_void;
         let ubf_data = Arc::as_ptr(&waiter) as *mut c_void;
-        magnus::rb_sys::protect(|| {
+        let entered = magnus::rb_sys::protect(|| {
             // SAFETY: `released::<F>` receives `region_ptr` and returns before `rb_nogvl` does;
             // `unblock` receives the thread's Waiter, which outlives the call.
             unsafe {
@@ -219,21 +223,38 @@ where
                 );
             }
             rb_sys::Qnil as rb_sys::VALUE
-        })?;
-        match region.outcome.take() {
+        });
+        let outcome = region.outcome.take();
+        if let Err(jump) = entered {
+            return Err(cancel(slot, jump));
+        }
+        match outcome {
             Some(Outcome::Ready(value)) => return Ok(value),
-            Some(Outcome::Panicked(message)) => return Err(errors::panic_error(&message)),
+            Some(Outcome::Panicked(message)) => {
+                return Err(cancel(slot, errors::panic_error(&message)))
+            }
             // Interrupted in the region, or not entered because an interrupt was pending.
             Some(Outcome::Interrupted) | None => {
-                magnus::rb_sys::protect(|| {
+                let interrupts = magnus::rb_sys::protect(|| {
                     // SAFETY: runs Ruby's pending interrupts with the GVL held; a raise or throw
                     // is caught by `protect` and returned as `Err`.
                     unsafe { rb_sys::rb_thread_check_ints() };
                     rb_sys::Qnil as rb_sys::VALUE
-                })?;
+                });
+                if let Err(jump) = interrupts {
+                    return Err(cancel(slot, jump));
+                }
             }
         }
     }
+}
+
+/// Drops an unfinished future (that is its cancellation) before `error` goes on to Ruby. A panic
+/// while dropping is contained here (the panic hook has already reported it on stderr): the
+/// Ruby exception already under way wins.
+fn cancel<F>(mut slot: Pin<&mut Option<F>>, error: Error) -> Error {
+    let _ = catch_unwind(AssertUnwindSafe(|| slot.set(None)));
+    error
 }
 
 /// `KafkaRs::Native.__sleep(seconds)`: waits on a runtime timer (tests the GVL helper).

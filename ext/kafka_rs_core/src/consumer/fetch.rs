@@ -18,7 +18,8 @@ use crate::error_code::ErrorCode;
 use crate::protocol::codec::DecodeError;
 use crate::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
 use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use crate::protocol::records::{decode_records_from, FetchedRecord};
+use crate::protocol::records::decode::FetchedRecords;
+use crate::protocol::records::decode_records_from;
 
 /// Where a read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +72,10 @@ pub struct FetchedPartition {
 }
 
 impl FetchedPartition {
-    /// The records at or after the fetch offset, decoded one at a time.
-    pub fn records(&self) -> impl Iterator<Item = std::result::Result<FetchedRecord, DecodeError>> {
+    /// The records at or after the fetch offset, decoded one at a time. Once exhausted, the
+    /// iterator's `next_offset()` says where the next fetch starts (past transaction markers and
+    /// compaction gaps, which yield no records).
+    pub fn records(&self) -> FetchedRecords {
         decode_records_from(self.records.clone(), self.fetch_offset)
     }
 }
