@@ -108,6 +108,16 @@ RSpec.describe "KafkaRs::Native" do
       expect { native.__raise_core("closed", 0) }.to raise_error(KafkaRs::ClientClosed)
     end
 
+    it "builds the same exceptions without raising them (per-item results)" do
+      error = native.__core_exception("kafka", 3)
+      expect(error).to be_a(KafkaRs::UnknownTopicOrPartition)
+      expect(error.code).to eq(3)
+      error = native.__core_exception("connection", 0)
+      expect(error).to be_a(KafkaRs::ConnectionError)
+      expect(error.message).to eq("connection to localhost:9092 failed: refused")
+      expect(native.__core_exception("invalid_argument", 0)).to be_an(ArgumentError)
+    end
+
     it "raises ArgumentError naming the argument" do
       expect { native.__raise_core("invalid_argument", 0) }.to raise_error(ArgumentError, /invalid topic/)
     end
@@ -323,6 +333,34 @@ RSpec.describe "KafkaRs::Native" do
       waiter.raise(error_class)
       expect(waiter.value).to eq(:raised_after)
       expect(monotonic - started).to be >= 0.1
+    end
+  end
+
+  describe "process exit" do
+    it "is clean while runtime workers are busy allocating" do
+      10.times do
+        output, status = run_ruby(<<~RUBY, timeout: 10)
+          require "kafka_rs/native"
+          KafkaRs::Native.__keep_workers_busy(5)
+          sleep 0.02
+          puts "exiting"
+        RUBY
+        expect(status).to be_success, "exit status #{status.inspect}, output #{output.inspect}"
+        expect(output).to eq("exiting\n")
+      end
+    end
+
+    it "is prompt while another thread waits in block_on" do
+      started = monotonic
+      output, status = run_ruby(<<~RUBY, timeout: 10)
+        require "kafka_rs/native"
+        Thread.new { KafkaRs::Native.__sleep(30) }
+        sleep 0.05
+        puts "exiting"
+      RUBY
+      expect(status).to be_success
+      expect(output).to eq("exiting\n")
+      expect(monotonic - started).to be < 5
     end
   end
 

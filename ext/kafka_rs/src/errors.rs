@@ -83,12 +83,19 @@ fn class_or_base(ruby: &Ruby, class: &NamedClass) -> ExceptionClass {
     class.get(ruby).unwrap_or_else(|| base_error(ruby))
 }
 
+/// A mapped core error: an exception already built by Ruby code, or a class and message to
+/// build one from.
+enum Mapped {
+    Built(Exception),
+    New(ExceptionClass, String),
+}
+
 /// The exception for a broker error code: `KafkaRs::ProtocolError.from_code(code, message)`
 /// (the code's class, or `ProtocolError` itself carrying an unknown code), falling back to
 /// `KafkaRs::ProtocolError`, then `KafkaRs::Error`.
-fn kafka_exception(ruby: &Ruby, code: ErrorCode, message: String) -> Error {
+fn kafka_exception(ruby: &Ruby, code: ErrorCode, message: String) -> Mapped {
     let Some(protocol_error) = PROTOCOL_ERROR.get(ruby) else {
-        return Error::new(base_error(ruby), message);
+        return Mapped::New(base_error(ruby), message);
     };
     let built = protocol_error
         .respond_to("from_code", false)
@@ -101,52 +108,55 @@ fn kafka_exception(ruby: &Ruby, code: ErrorCode, message: String) -> Error {
         .flatten()
         .and_then(Exception::from_value);
     match built {
-        Some(exception) => exception.into(),
-        None => Error::new(protocol_error, message),
+        Some(exception) => Mapped::Built(exception),
+        None => Mapped::New(protocol_error, message),
     }
+}
+
+fn map(ruby: &Ruby, err: CoreError) -> Mapped {
+    let message = err.to_string();
+    let class = match &err {
+        CoreError::Kafka { code, .. } => return kafka_exception(ruby, *code, message),
+        CoreError::Connection { .. } | CoreError::NoBrokers(_) => {
+            class_or_base(ruby, &CONNECTION_ERROR)
+        }
+        CoreError::Timeout { .. } => TIMEOUT_ERROR
+            .get(ruby)
+            .unwrap_or_else(|| class_or_base(ruby, &CONNECTION_ERROR)),
+        CoreError::UnsupportedVersion { .. } => class_or_base(ruby, &UNSUPPORTED_VERSION),
+        CoreError::InvalidArgument { .. } => ruby.exception_arg_error(),
+        CoreError::Closed => class_or_base(ruby, &CLIENT_CLOSED),
+        // A response that does not decode is not a broker error code; newer variants too.
+        _ => base_error(ruby),
+    };
+    Mapped::New(class, message)
 }
 
 /// Maps a core error to the Ruby exception to raise. Call with the GVL held.
 pub fn to_ruby(err: CoreError) -> Error {
     let ruby = Ruby::get().expect("errors::to_ruby called without the GVL");
-    let message = err.to_string();
-    let class = match &err {
-        CoreError::Kafka { code, .. } => return kafka_exception(&ruby, *code, message),
-        CoreError::Connection { .. } | CoreError::NoBrokers(_) => {
-            class_or_base(&ruby, &CONNECTION_ERROR)
-        }
-        CoreError::Timeout { .. } => TIMEOUT_ERROR
-            .get(&ruby)
-            .unwrap_or_else(|| class_or_base(&ruby, &CONNECTION_ERROR)),
-        CoreError::UnsupportedVersion { .. } => class_or_base(&ruby, &UNSUPPORTED_VERSION),
-        CoreError::InvalidArgument { .. } => ruby.exception_arg_error(),
-        CoreError::Closed => class_or_base(&ruby, &CLIENT_CLOSED),
-        // A response that does not decode is not a broker error code; newer variants too.
-        _ => base_error(&ruby),
-    };
-    Error::new(class, message)
+    match map(&ruby, err) {
+        Mapped::Built(exception) => exception.into(),
+        Mapped::New(class, message) => Error::new(class, message),
+    }
 }
 
 /// The exception object for a core error, for results that report failures per item (a
 /// producer's per-message outcomes) instead of raising. Call with the GVL held.
 pub fn to_ruby_exception(err: CoreError) -> Value {
     let ruby = Ruby::get().expect("errors::to_ruby_exception called without the GVL");
-    let error = to_ruby(err);
-    let message = error.to_string();
-    if let Some(value) = error.value() {
-        if let Some(exception) = Exception::from_value(value) {
-            return exception.as_value();
-        }
-        if let Some(class) = ExceptionClass::from_value(value) {
-            if let Ok(exception) = class.new_instance((message.as_str(),)) {
-                return exception.as_value();
-            }
-        }
+    match map(&ruby, err) {
+        Mapped::Built(exception) => exception.as_value(),
+        Mapped::New(class, message) => class
+            .new_instance((message.as_str(),))
+            // A constructor that raises: fall back to a RuntimeError with the same message.
+            .or_else(|_| {
+                ruby.exception_runtime_error()
+                    .new_instance((message.as_str(),))
+            })
+            .map(|exception| exception.as_value())
+            .unwrap_or_else(|_| ruby.qnil().as_value()),
     }
-    ruby.exception_runtime_error()
-        .new_instance((message.as_str(),))
-        .map(|e| e.as_value())
-        .unwrap_or_else(|_| ruby.qnil().as_value())
 }
 
 /// The text of a panic payload (`panic!` gives a `&str` or a `String`).
@@ -194,7 +204,18 @@ fn panic_with_gvl(message: String) -> Result<(), Error> {
 /// `KafkaRs::Native.__raise_core(kind, code)`: raises the Ruby exception mapped from a core
 /// error (tests [`to_ruby`] without a broker).
 fn raise_core(kind: String, code: i16) -> Result<(), Error> {
-    let err = match kind.as_str() {
+    Err(to_ruby(sample_core_error(&kind, code)))
+}
+
+/// `KafkaRs::Native.__core_exception(kind, code)`: the exception object mapped from a core error,
+/// not raised (tests [`to_ruby_exception`]).
+fn core_exception(kind: String, code: i16) -> Value {
+    to_ruby_exception(sample_core_error(&kind, code))
+}
+
+/// A core error of each kind, for the test hooks.
+fn sample_core_error(kind: &str, code: i16) -> CoreError {
+    match kind {
         "kafka" => CoreError::kafka(ErrorCode(code), "test"),
         "connection" => CoreError::Connection {
             broker: "localhost:9092".to_owned(),
@@ -213,8 +234,7 @@ fn raise_core(kind: String, code: i16) -> Result<(), Error> {
         "invalid_argument" => CoreError::invalid("topic", "must not be empty"),
         "closed" => CoreError::Closed,
         _ => CoreError::invalid("kind", format!("unknown error kind {kind:?}")),
-    };
-    Err(to_ruby(err))
+    }
 }
 
 /// `[code, name, retriable, description]` for every known code, frozen.
@@ -243,5 +263,6 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.const_set("ERROR_CODES", error_codes(ruby)?)?;
     native.define_module_function("__panic_with_gvl", function!(panic_with_gvl, 1))?;
     native.define_module_function("__raise_core", function!(raise_core, 2))?;
+    native.define_module_function("__core_exception", function!(core_exception, 2))?;
     Ok(())
 }

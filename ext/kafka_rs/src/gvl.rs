@@ -269,6 +269,27 @@ fn ready() -> Result<(), Error> {
     block_on(std::future::ready(()))
 }
 
+/// `KafkaRs::Native.__keep_workers_busy(seconds)`: spawns tasks that allocate and free memory
+/// on the runtime's workers for `seconds`, then returns at once (tests that the process exits
+/// cleanly while workers are busy).
+fn keep_workers_busy(ruby: &Ruby, seconds: f64) -> Result<(), Error> {
+    let duration = std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|e| Error::new(ruby.exception_arg_error(), format!("invalid seconds: {e}")))?;
+    let handle = runtime::handle();
+    for _ in 0..2 {
+        handle.spawn(async move {
+            let deadline = tokio::time::Instant::now() + duration;
+            while tokio::time::Instant::now() < deadline {
+                for size in 64..1088 {
+                    std::hint::black_box(Vec::<u8>::with_capacity(size));
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    Ok(())
+}
+
 /// `KafkaRs::Native.__panic(message)`: panics inside the released region.
 fn panic_in_region(message: String) -> Result<(), Error> {
     block_on(async move {
@@ -283,5 +304,6 @@ pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     native.define_module_function("__sleep", function!(sleep, 1))?;
     native.define_module_function("__ready", function!(ready, 0))?;
     native.define_module_function("__panic", function!(panic_in_region, 1))?;
+    native.define_module_function("__keep_workers_busy", function!(keep_workers_busy, 1))?;
     Ok(())
 }
