@@ -97,6 +97,7 @@ impl<'a> Request for CreatePartitionsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -296,14 +297,7 @@ mod tests {
     fn every_truncation_of_a_response_is_an_error() {
         let resp = sample_response();
         for version in VERSIONS {
-            let full = encode_response(&resp, version);
-            for len in 0..full.len() {
-                let mut r = Reader::new(full.slice(..len));
-                assert!(
-                    Req::decode_response(&mut r, version).is_err(),
-                    "v{version}: prefix of {len} bytes decoded"
-                );
-            }
+            assert_every_prefix_fails::<Req>(&encode_response(&resp, version), version);
         }
     }
 
@@ -336,24 +330,9 @@ mod tests {
 
     #[test]
     fn garbage_and_mutated_responses_never_panic() {
-        let mut seed = 0x0123_4567_89ab_cdef_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         for version in VERSIONS {
             let valid = encode_response(&sample_response(), version);
-            for _ in 0..500 {
-                let mut bytes = valid.to_vec();
-                let i = next() as usize % bytes.len();
-                bytes[i] = next() as u8;
-                let _ = Req::decode_response(&mut Reader::new(bytes.into()), version);
-                let len = next() as usize % 64;
-                let garbage: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-                let _ = Req::decode_response(&mut Reader::new(garbage.into()), version);
-            }
+            assert_mutations_never_panic::<Req>(&valid, version, 0x0123_4567_89ab_cdef_u64);
         }
     }
 }

@@ -12,3 +12,6 @@ pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+
+#[cfg(test)]
+mod test_support;
