@@ -41,7 +41,7 @@ module KafkaRs
     #
     # @raise [DeliveryFailed] when the message could not be delivered (its `cause` says why)
     # @return [nil]
-    def deliver_message(value, topic:, key: nil, headers: {}, partition: nil, partition_key: nil, retries: 1,
+    def deliver_message(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil, retries: 1,
                         create_time: nil)
       check_open!
       Validation.integer!(retries, "retries", min: 0)

@@ -16,6 +16,8 @@ module KafkaRs
   # A producer may be shared by threads: the buffer is guarded by a mutex.
   class Producer
     ACKS = { all: -1, -1 => -1, 0 => 0, 1 => 1 }.freeze
+    # The default of `headers:`, shared so that a call without headers allocates no Hash.
+    NO_HEADERS = {}.freeze
     CODECS = { nil => "none", none: "none", gzip: "gzip", snappy: "snappy", lz4: "lz4", zstd: "zstd" }.freeze
 
     # @api private: use {Client#producer}
@@ -54,9 +56,9 @@ module KafkaRs
     # @param create_time [Time] the message timestamp
     # @raise [BufferOverflow] if the buffer is full
     # @return [nil]
-    def produce(value, topic:, key: nil, headers: {}, partition: nil, partition_key: nil, create_time: nil)
+    def produce(value, topic:, key: nil, headers: NO_HEADERS, partition: nil, partition_key: nil, create_time: nil)
       entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
-      size = entry_bytesize(entry)
+      size = (value ? value.bytesize : 0) + (key ? key.bytesize : 0)
       @lock.synchronize do
         if @buffer.size >= @max_buffer_size
           raise BufferOverflow, "Cannot produce to #{topic}, max buffer size (#{@max_buffer_size} messages) reached"
@@ -90,7 +92,7 @@ module KafkaRs
 
       @lock.synchronize do
         @buffer = failed + @buffer
-        @buffer_bytesize = @buffer.sum { |e| entry_bytesize(e) }
+        @buffer_bytesize = @buffer.sum { |e| Producer.entry_bytesize(e) }
       end
       Producer.raise_delivery_failed(failed, errors)
     end
@@ -126,14 +128,17 @@ module KafkaRs
 
     # @api private
     # Validates one message and returns the entry the native producer takes.
+    # The common case (String or nil fields, a topic seen before, no headers, no explicit time)
+    # takes the inline checks; anything else goes through {Validation}, which names the argument.
     def self.entry(value, topic, key, headers, partition, partition_key, create_time)
-      Validation.bytes_or_nil!(value, "value")
-      Validation.topic!(topic)
-      Validation.bytes_or_nil!(key, "key")
-      Validation.partition!(partition)
-      Validation.bytes_or_nil!(partition_key, "partition_key")
-      [value, key, topic, partition, partition_key, Validation.headers!(headers),
-       Validation.timestamp_ms!(create_time)]
+      Validation.bytes_or_nil!(value, "value") unless value.nil? || value.is_a?(String)
+      Validation.topic_cached!(topic)
+      Validation.bytes_or_nil!(key, "key") unless key.nil? || key.is_a?(String)
+      Validation.partition!(partition) unless partition.nil?
+      Validation.bytes_or_nil!(partition_key, "partition_key") unless partition_key.nil?
+      headers = headers.equal?(NO_HEADERS) ? nil : Validation.headers!(headers)
+      time = create_time.nil? ? Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) : Validation.timestamp_ms!(create_time)
+      [value, key, topic, partition, partition_key, headers, time]
     end
 
     # @api private
@@ -160,11 +165,12 @@ module KafkaRs
       [failed, errors]
     end
 
-    private
-
-    def entry_bytesize(entry)
+    # @api private
+    def self.entry_bytesize(entry)
       entry[0].to_s.bytesize + entry[1].to_s.bytesize
     end
+
+    private
 
     # A callable partitioner picks partitions in Ruby: `call(partition_count, message)`.
     def assign_partitions(entries)

@@ -19,6 +19,21 @@ module KafkaRs
       topic
     end
 
+    # Topic names already validated, so that producing to a topic checks its name once. Bounded:
+    # an app producing to more distinct topics than this only pays the full check again.
+    VALID_TOPICS = {} # rubocop:disable Style/MutableConstant
+    VALID_TOPICS_MAX = 10_000
+
+    # {topic!} with a cache of names that passed.
+    def topic_cached!(topic)
+      return topic if topic.is_a?(String) && VALID_TOPICS[topic]
+
+      topic!(topic)
+      VALID_TOPICS.clear if VALID_TOPICS.size >= VALID_TOPICS_MAX
+      VALID_TOPICS[topic] = true
+      topic
+    end
+
     def bytes_or_nil!(value, name)
       return value if value.nil? || value.is_a?(String)
 

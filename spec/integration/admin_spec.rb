@@ -13,12 +13,10 @@ RSpec.describe "admin", :integration do
     (@created_topics ||= []) << name
     kafka.create_topic(name, num_partitions: 2, config: { "retention.ms" => "3600000" })
     expect { kafka.create_topic(name) }.to raise_error(KafkaRs::TopicAlreadyExists)
-    if KafkaRs::Client.method_defined?(:describe_topic)
-      configs = kafka.describe_topic(name)
-      expect(configs).to be_a(Hash)
-      expect(configs["retention.ms"]).to eq("3600000")
-      expect(kafka.describe_topic(name, ["retention.ms"])).to eq("retention.ms" => "3600000")
-    end
+    configs = kafka.describe_topic(name)
+    expect(configs).to be_a(Hash)
+    expect(configs["retention.ms"]).to eq("3600000")
+    expect(kafka.describe_topic(name, ["retention.ms"])).to eq("retention.ms" => "3600000")
     expect(kafka.topics).to include(name)
     expect(kafka.has_topic?(name)).to be(true)
     expect(kafka.partitions_for(name)).to eq(2)
@@ -29,6 +27,21 @@ RSpec.describe "admin", :integration do
     kafka.delete_topic(name)
     expect(kafka.has_topic?(name)).to be(false)
     expect(kafka.topics).not_to include(name)
+  end
+
+  # Metadata names a new partition's leader a moment before that broker takes produce requests
+  # for it; create_topic and create_partitions_for wait for the leaders, so no retry is needed.
+  it "returns from create_topic and create_partitions_for only once every leader takes writes" do
+    3.times do
+      name = new_topic(kafka, partitions: 6)
+      producer = kafka.producer(max_retries: 0)
+      6.times { |p| producer.produce("first", topic: name, partition: p) }
+      expect { producer.deliver_messages }.not_to raise_error
+      kafka.create_partitions_for(name, num_partitions: 12)
+      (6...12).each { |p| producer.produce("grown", topic: name, partition: p) }
+      expect { producer.deliver_messages }.not_to raise_error
+      expect(kafka.last_offsets_for(name).fetch(name).values).to eq([0] * 12)
+    end
   end
 
   it "lists brokers" do

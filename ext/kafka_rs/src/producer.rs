@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_rs_core::producer::{OutgoingMessage, Partitioner, ProduceOptions, Producer};
 use kafka_rs_core::protocol::records::{Compression, ProduceRecord, RecordHeader};
 use kafka_rs_core::Error as CoreError;
@@ -40,11 +40,6 @@ impl Drop for NativeProducer {
 
 fn invalid(arg: &'static str, message: String) -> Error {
     to_ruby(CoreError::invalid(arg, message))
-}
-
-fn copy_bytes(s: Option<RString>) -> Option<Bytes> {
-    // SAFETY: the slice is copied before any Ruby code can run and change the string.
-    s.map(|s| Bytes::copy_from_slice(unsafe { s.as_slice() }))
 }
 
 impl NativeProducer {
@@ -133,8 +128,9 @@ impl NativeProducer {
         let producer = rb_self.core()?;
         let outgoing = guard(|| {
             let mut out = Vec::with_capacity(messages.len());
+            let mut converter = Converter::new();
             for entry in messages.into_iter() {
-                out.push(convert_message(entry)?);
+                out.push(converter.message(entry)?);
             }
             Ok(out)
         })?;
@@ -158,38 +154,81 @@ impl NativeProducer {
 type MessageEntry = (
     Option<RString>,
     Option<RString>,
-    String,
+    RString,
     Option<i32>,
     Option<RString>,
     Option<RHash>,
     i64,
 );
 
-fn convert_message(entry: Value) -> Result<OutgoingMessage, Error> {
-    let (value, key, topic, partition, partition_key, headers, timestamp_ms): MessageEntry =
-        TryConvert::try_convert(entry)?;
-    let mut record_headers = Vec::new();
-    if let Some(h) = headers {
-        record_headers.reserve(h.len());
-        h.foreach(|k: RString, v: Option<RString>| {
-            record_headers.push(RecordHeader {
-                key: k.to_string()?,
-                value: copy_bytes(v),
-            });
-            Ok(magnus::r_hash::ForEach::Continue)
-        })?;
+/// Converts a batch of entries. Keys and values are copied into shared arenas (one allocation
+/// per `ARENA_BYTES` instead of one per field) and each topic name is stored once.
+struct Converter {
+    arena: BytesMut,
+    topics: Vec<Arc<str>>,
+}
+
+const ARENA_BYTES: usize = 64 * 1024;
+
+impl Converter {
+    fn new() -> Self {
+        Converter {
+            arena: BytesMut::new(),
+            topics: Vec::new(),
+        }
     }
-    Ok(OutgoingMessage {
-        topic,
-        partition,
-        partition_key: copy_bytes(partition_key),
-        record: ProduceRecord {
-            key: copy_bytes(key),
-            value: copy_bytes(value),
-            headers: record_headers,
-            timestamp_ms,
-        },
-    })
+
+    fn bytes(&mut self, s: Option<RString>) -> Option<Bytes> {
+        // SAFETY: the slice is copied before any Ruby code can run and change the string.
+        let s = s?;
+        let slice = unsafe { s.as_slice() };
+        if slice.len() > ARENA_BYTES / 4 {
+            return Some(Bytes::copy_from_slice(slice));
+        }
+        if self.arena.capacity() - self.arena.len() < slice.len() {
+            self.arena = BytesMut::with_capacity(ARENA_BYTES);
+        }
+        self.arena.extend_from_slice(slice);
+        Some(self.arena.split().freeze())
+    }
+
+    fn topic(&mut self, s: RString) -> Result<Arc<str>, Error> {
+        // SAFETY: compared and copied before any Ruby code runs.
+        let name = unsafe { s.as_str()? };
+        if let Some(t) = self.topics.iter().rev().find(|t| &***t == name) {
+            return Ok(t.clone());
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.topics.push(t.clone());
+        Ok(t)
+    }
+
+    fn message(&mut self, entry: Value) -> Result<OutgoingMessage, Error> {
+        let (value, key, topic, partition, partition_key, headers, timestamp_ms): MessageEntry =
+            TryConvert::try_convert(entry)?;
+        let mut record_headers = Vec::new();
+        if let Some(h) = headers {
+            record_headers.reserve(h.len());
+            h.foreach(|k: RString, v: Option<RString>| {
+                record_headers.push(RecordHeader {
+                    key: k.to_string()?,
+                    value: self.bytes(v),
+                });
+                Ok(magnus::r_hash::ForEach::Continue)
+            })?;
+        }
+        Ok(OutgoingMessage {
+            topic: self.topic(topic)?,
+            partition,
+            partition_key: self.bytes(partition_key),
+            record: ProduceRecord {
+                key: self.bytes(key),
+                value: self.bytes(value),
+                headers: record_headers,
+                timestamp_ms,
+            },
+        })
+    }
 }
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {

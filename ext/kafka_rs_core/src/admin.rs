@@ -3,8 +3,8 @@
 //!
 //! Admin requests go to the controller (KRaft brokers forward them there themselves). After a
 //! change the client waits until the metadata it can see agrees (a created topic has a leader
-//! for every partition, a deleted one is gone), so that the caller's next produce or fetch does
-//! not race the change through the cluster.
+//! for every partition and each leader answers for its partition, a deleted one is gone), so
+//! that the caller's next produce or fetch does not race the change through the cluster.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -46,7 +46,8 @@ const CONTROLLER_ATTEMPTS: usize = 3;
 const METADATA_POLL: Duration = Duration::from_millis(50);
 
 impl Client {
-    /// Creates a topic and waits (up to `timeout`) until every partition has a leader.
+    /// Creates a topic and waits (up to `timeout`) until every partition has a leader that
+    /// accepts requests.
     pub async fn create_topic(&self, topic: &NewTopic, timeout: Duration) -> Result<()> {
         let timeout_ms = duration_ms(timeout);
         let configs: Vec<CreatableTopicConfig<'_>> = topic
@@ -104,7 +105,8 @@ impl Client {
                 t.is_ready() && (topic.num_partitions < 0 || t.partitions.len() >= expected)
             })
         })
-        .await
+        .await?;
+        self.wait_for_leaders(&topic.name, deadline).await
     }
 
     /// Deletes a topic and waits (up to `timeout`) until the metadata no longer lists it.
@@ -170,7 +172,8 @@ impl Client {
         self.wait_for_topic(name, deadline, |t| {
             t.is_some_and(|t| t.is_ready() && t.partitions.len() >= count as usize)
         })
-        .await
+        .await?;
+        self.wait_for_leaders(name, deadline).await
     }
 
     /// Polls metadata for `name` until `done` holds or the deadline passes.
@@ -282,64 +285,110 @@ impl Client {
         let mut attempts = 0;
         while !pending.is_empty() {
             attempts += 1;
-            let info = self.topic(topic).await?;
-            // Group the partitions by leader.
-            let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-            for &p in &pending {
-                let part = info.partition(p).ok_or_else(|| {
-                    Error::kafka(
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("{topic}/{p}"),
-                    )
-                })?;
-                let leader = part.leader.ok_or_else(|| {
-                    Error::kafka(ErrorCode::LEADER_NOT_AVAILABLE, format!("{topic}/{p}"))
-                })?;
-                by_leader.entry(leader).or_default().push(p);
+            let failed = self
+                .list_offsets_once(topic, &pending, timestamp, &mut out)
+                .await?;
+            if failed.is_empty() {
+                break;
             }
-            let mut retry = Vec::new();
-            let mut last_err = None;
-            for (leader, parts) in by_leader {
-                let conn = self.broker(leader).await?;
-                let req = ListOffsetsRequest {
-                    replica_id: CONSUMER_REPLICA_ID,
-                    isolation_level: READ_UNCOMMITTED,
-                    topics: vec![ListOffsetsTopic {
-                        name: topic,
-                        partitions: parts
-                            .iter()
-                            .map(|&p| ListOffsetsPartition::new(p, timestamp))
-                            .collect(),
-                    }],
-                    timeout_ms: 0,
-                };
-                let resp = conn.request(&req).await?;
-                for t in resp.topics.iter().filter(|t| t.name == topic) {
-                    for p in &t.partitions {
-                        let code = ErrorCode(p.error_code);
-                        if code.is_ok() {
-                            out.insert(p.partition_index, p.offset);
-                        } else if code.is_retriable() && attempts < 3 {
-                            retry.push(p.partition_index);
-                            last_err = Some(code);
-                        } else {
-                            return Err(Error::kafka(
-                                code,
-                                format!("{topic}/{}", p.partition_index),
-                            ));
-                        }
+            if let Some(&(p, code)) = failed
+                .iter()
+                .find(|(_, c)| !c.is_retriable() || attempts >= 3)
+            {
+                return Err(Error::kafka(code, format!("{topic}/{p}")));
+            }
+            if failed.iter().any(|(_, c)| c.invalidates_metadata()) {
+                self.refresh_metadata(Some(&[topic])).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            pending = failed.into_iter().map(|(p, _)| p).collect();
+        }
+        Ok(out)
+    }
+
+    /// One round of ListOffsets for `partitions` of `topic`, grouped by leader: answers go into
+    /// `out`, partitions the leaders refused come back with their error code.
+    async fn list_offsets_once(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        timestamp: i64,
+        out: &mut BTreeMap<i32, i64>,
+    ) -> Result<Vec<(i32, ErrorCode)>> {
+        let info = self.topic(topic).await?;
+        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        let mut failed = Vec::new();
+        for &p in partitions {
+            let part = info.partition(p).ok_or_else(|| {
+                Error::kafka(
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("{topic}/{p}"),
+                )
+            })?;
+            match part.leader {
+                Some(leader) => by_leader.entry(leader).or_default().push(p),
+                None => failed.push((p, ErrorCode::LEADER_NOT_AVAILABLE)),
+            }
+        }
+        for (leader, parts) in by_leader {
+            let conn = self.broker(leader).await?;
+            let req = ListOffsetsRequest {
+                replica_id: CONSUMER_REPLICA_ID,
+                isolation_level: READ_UNCOMMITTED,
+                topics: vec![ListOffsetsTopic {
+                    name: topic,
+                    partitions: parts
+                        .iter()
+                        .map(|&p| ListOffsetsPartition::new(p, timestamp))
+                        .collect(),
+                }],
+                timeout_ms: 0,
+            };
+            let resp = conn.request(&req).await?;
+            for t in resp.topics.iter().filter(|t| t.name == topic) {
+                for p in &t.partitions {
+                    let code = ErrorCode(p.error_code);
+                    if code.is_ok() {
+                        out.insert(p.partition_index, p.offset);
+                    } else {
+                        failed.push((p.partition_index, code));
                     }
                 }
             }
-            if let Some(code) = last_err {
-                if code.invalidates_metadata() {
-                    self.refresh_metadata(Some(&[topic])).await?;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            pending = retry;
         }
-        Ok(out)
+        Ok(failed)
+    }
+
+    /// Waits until the leader of every partition of `name` acts as leader
+    /// (answers ListOffsets without NOT_LEADER_OR_FOLLOWER). Metadata names a new partition's
+    /// leader a moment before that broker accepts produce requests for it; without this wait
+    /// the caller's first produce would be refused and wait out a retry backoff.
+    async fn wait_for_leaders(&self, name: &str, deadline: Instant) -> Result<()> {
+        let info = self.topic(name).await?;
+        let mut pending: Vec<i32> = info.partitions.iter().map(|p| p.id).collect();
+        loop {
+            let mut ignored = BTreeMap::new();
+            let failed = self
+                .list_offsets_once(name, &pending, LATEST_TIMESTAMP, &mut ignored)
+                .await?;
+            if let Some(&(p, code)) = failed.iter().find(|(_, c)| !c.is_retriable()) {
+                return Err(Error::kafka(code, format!("{name}/{p}")));
+            }
+            if failed.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::kafka(
+                    ErrorCode::REQUEST_TIMED_OUT,
+                    format!("waiting for the leaders of {name} to take over"),
+                ));
+            }
+            tokio::time::sleep(METADATA_POLL).await;
+            if failed.iter().any(|(_, c)| c.invalidates_metadata()) {
+                self.refresh_metadata(Some(&[name])).await?;
+            }
+            pending = failed.into_iter().map(|(p, _)| p).collect();
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod partitioner;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use bytes::Bytes;
 pub use partitioner::{Partitioner, RoundRobin};
 
 use crate::client::Client;
+use crate::cluster::TopicInfo;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
 use crate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
@@ -36,7 +38,8 @@ use crate::protocol::records::{BatchIdentity, Compression, ProduceRecord};
 /// A message to deliver.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
-    pub topic: String,
+    /// Shared, so that a batch of messages to one topic holds one copy of its name.
+    pub topic: Arc<str>,
     /// An explicit partition, overriding the partitioner.
     pub partition: Option<i32>,
     /// Hashed instead of the record key to pick the partition, when set.
@@ -140,14 +143,23 @@ impl Producer {
         loop {
             let last_round = attempt >= self.opts.max_retries;
             let mut retry: Vec<(usize, Error)> = Vec::new();
-            // 1 + 2: partition and group by leader, then partition.
-            let mut by_leader: BTreeMap<i32, BTreeMap<(&str, i32), Vec<usize>>> = BTreeMap::new();
+            // 1 + 2: partition and group by leader, then partition. Topic metadata is looked
+            // up once per topic per round (messages of one topic usually come in runs).
+            let mut topics: Vec<(&str, Result<Arc<TopicInfo>>)> = Vec::new();
+            let mut by_leader: BTreeMap<i32, BTreeMap<(usize, i32), Vec<usize>>> = BTreeMap::new();
             for &i in &pending {
                 let msg = &messages[i];
-                let info = match self.client.topic(&msg.topic).await {
+                let t = match topics.iter().rposition(|(name, _)| *name == &*msg.topic) {
+                    Some(t) => t,
+                    None => {
+                        topics.push((&msg.topic, self.client.topic(&msg.topic).await));
+                        topics.len() - 1
+                    }
+                };
+                let info = match &topics[t].1 {
                     Ok(info) => info,
                     Err(e) => {
-                        retry.push((i, e));
+                        retry.push((i, e.clone()));
                         continue;
                     }
                 };
@@ -173,7 +185,7 @@ impl Producer {
                     Ok(l) => by_leader
                         .entry(l)
                         .or_default()
-                        .entry((&msg.topic, p))
+                        .entry((t, p))
                         .or_default()
                         .push(i),
                     Err(e) => retry.push((i, e)),
@@ -182,6 +194,10 @@ impl Producer {
             // 3: batches and requests.
             let mut sends = Vec::new();
             for (leader, parts) in by_leader {
+                let parts = parts
+                    .into_iter()
+                    .map(|((t, p), indices)| ((topics[t].0, p), indices))
+                    .collect();
                 let chunks = self.chunk(messages, parts);
                 for request in self.pack(chunks) {
                     sends.push(self.send_request(leader, messages, request));
@@ -208,10 +224,7 @@ impl Producer {
             }
             attempt += 1;
             tokio::time::sleep(self.opts.retry_backoff).await;
-            let mut topics: Vec<&str> = retry
-                .iter()
-                .map(|(i, _)| messages[*i].topic.as_str())
-                .collect();
+            let mut topics: Vec<&str> = retry.iter().map(|(i, _)| &*messages[*i].topic).collect();
             topics.sort_unstable();
             topics.dedup();
             // A failed refresh shows up as errors in the next round.
@@ -230,7 +243,7 @@ impl Producer {
     fn chunk<'a>(
         &self,
         messages: &[OutgoingMessage],
-        parts: BTreeMap<(&'a str, i32), Vec<usize>>,
+        parts: Vec<((&'a str, i32), Vec<usize>)>,
     ) -> Vec<Chunk<'a>> {
         let mut chunks = Vec::new();
         for ((topic, partition), indices) in parts {
