@@ -13,7 +13,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cluster::metadata::ClusterSnapshot;
 use crate::cluster::pool::Backoff;
-use crate::cluster::{BrokerPool, TopicInfo};
+use crate::cluster::{BrokerPool, Lane, TopicInfo};
 use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
@@ -118,7 +118,7 @@ impl Client {
         self.check_open()?;
         let snapshot = self.snapshot();
         for b in snapshot.brokers.values() {
-            if let Some(conn) = self.inner.pool.existing(&b.addr) {
+            if let Some(conn) = self.inner.pool.existing(&b.addr, Lane::General) {
                 return Ok(conn);
             }
         }
@@ -131,7 +131,7 @@ impl Client {
         }
         let mut failures = Vec::new();
         for addr in candidates {
-            match self.inner.pool.get(&addr).await {
+            match self.inner.pool.get(&addr, Lane::General).await {
                 Ok(conn) => return Ok(conn),
                 Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
                 Err(e) => failures.push(e.to_string()),
@@ -143,8 +143,14 @@ impl Client {
         )))
     }
 
-    /// A connection to broker `node_id`, refreshing metadata once if the broker is unknown.
+    /// The general connection to broker `node_id`, refreshing metadata once if the broker is
+    /// unknown.
     pub async fn broker(&self, node_id: i32) -> Result<Arc<BrokerConnection>> {
+        self.broker_on(node_id, Lane::General).await
+    }
+
+    /// The connection to broker `node_id` on `lane`.
+    pub async fn broker_on(&self, node_id: i32, lane: Lane) -> Result<Arc<BrokerConnection>> {
         self.check_open()?;
         let addr = match self.snapshot().broker(node_id) {
             Some(b) => b.addr.clone(),
@@ -157,7 +163,7 @@ impl Client {
                     })?
             }
         };
-        self.inner.pool.get(&addr).await
+        self.inner.pool.get(&addr, lane).await
     }
 
     /// Fetches metadata for `topics` (`None`: every topic; `Some(&[])`: brokers only) and

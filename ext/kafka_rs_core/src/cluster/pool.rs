@@ -1,6 +1,6 @@
-//! The broker pool: at most one live connection per broker address.
+//! The broker pool: at most one live connection per broker address and [`Lane`].
 //!
-//! Each address has a slot guarded by an async mutex, so concurrent callers that need the same
+//! Each address and lane has a slot guarded by an async mutex, so concurrent callers that need the same
 //! broker share one connection attempt instead of racing. A failed attempt pushes the next one
 //! out by an exponential backoff with ±20% jitter (50 ms doubling to 1 s by default), so a dead
 //! broker is not hammered. A reaper pass ([`BrokerPool::reap_idle`]) closes connections that have
@@ -52,6 +52,18 @@ fn pseudo_random_unit() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// What a connection carries. A broker handles the requests of one connection one at a time,
+/// in order, so a Fetch it holds for `max_wait` would delay every produce, metadata and admin
+/// request queued behind it on the same connection. Long-poll fetches therefore get their own
+/// connection to each broker; everything else shares the general one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    General,
+    Fetch,
+}
+
+type SharedSlot = Arc<AsyncMutex<Slot>>;
+
 #[derive(Default)]
 struct Slot {
     conn: Option<Arc<BrokerConnection>>,
@@ -62,7 +74,7 @@ struct Slot {
 pub struct BrokerPool {
     config: Arc<ConnectionConfig>,
     backoff: Backoff,
-    slots: Mutex<HashMap<BrokerAddr, Arc<AsyncMutex<Slot>>>>,
+    slots: Mutex<HashMap<(BrokerAddr, Lane), SharedSlot>>,
 }
 
 impl BrokerPool {
@@ -78,14 +90,14 @@ impl BrokerPool {
         &self.config
     }
 
-    fn slot(&self, addr: &BrokerAddr) -> Arc<AsyncMutex<Slot>> {
+    fn slot(&self, addr: &BrokerAddr, lane: Lane) -> SharedSlot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(addr.clone()).or_default().clone()
+        slots.entry((addr.clone(), lane)).or_default().clone()
     }
 
-    /// The live connection to `addr`, connecting (after any backoff) if there is none.
-    pub async fn get(&self, addr: &BrokerAddr) -> Result<Arc<BrokerConnection>> {
-        let slot = self.slot(addr);
+    /// The live connection to `addr` on `lane`, connecting (after any backoff) if there is none.
+    pub async fn get(&self, addr: &BrokerAddr, lane: Lane) -> Result<Arc<BrokerConnection>> {
+        let slot = self.slot(addr, lane);
         let mut slot = slot.lock().await;
         if let Some(conn) = &slot.conn {
             if conn.is_alive() {
@@ -111,9 +123,9 @@ impl BrokerPool {
         }
     }
 
-    /// The live connection to `addr` if there is one, without connecting.
-    pub fn existing(&self, addr: &BrokerAddr) -> Option<Arc<BrokerConnection>> {
-        let slot = self.slot(addr);
+    /// The live connection to `addr` on `lane` if there is one, without connecting.
+    pub fn existing(&self, addr: &BrokerAddr, lane: Lane) -> Option<Arc<BrokerConnection>> {
+        let slot = self.slot(addr, lane);
         let slot = slot.try_lock().ok()?;
         slot.conn.clone().filter(|c| c.is_alive())
     }
@@ -200,10 +212,10 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
         };
-        let err = pool.get(&addr).await.unwrap_err();
+        let err = pool.get(&addr, Lane::General).await.unwrap_err();
         assert!(err.is_retriable(), "{err}");
         let started = Instant::now();
-        assert!(pool.get(&addr).await.is_err());
+        assert!(pool.get(&addr, Lane::General).await.is_err());
         assert!(
             started.elapsed() >= Duration::from_millis(35),
             "second attempt waited out the backoff"

@@ -148,6 +148,20 @@ impl BrokerConnection {
         self.shared.poisoned().is_none()
     }
 
+    /// Fails the connection on purpose: waiters get a connection error naming `reason`, and the
+    /// pool opens a fresh connection for the next request. Used when a caller abandons a request
+    /// the broker may hold for long (a long-poll fetch), which would otherwise delay every later
+    /// request on this connection until the broker answers it.
+    pub fn close(&self, reason: &str) {
+        self.shared.poison(Error::Connection {
+            broker: self.shared.broker.clone(),
+            message: format!("closed: {reason}"),
+        });
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
     /// How long since a request was last sent, if none is in flight.
     pub fn idle_for(&self) -> Option<Duration> {
         let st = self

@@ -2,7 +2,9 @@
 //!
 //! A fetch names `(topic, partition, offset)` cursors; the client groups them by partition leader
 //! and sends one Fetch request per leader, all leaders at once, so a long-poll on one broker does
-//! not delay the others. Each partition's records come back as a zero-copy `Bytes` slice of the
+//! not delay the others. Fetches travel on each broker's fetch connection ([`Lane::Fetch`]), so
+//! a long poll never holds up produce or admin requests, and a fetch abandoned before its answer
+//! closes that connection rather than delaying the next fetch. Each partition's records come back as a zero-copy `Bytes` slice of the
 //! response; [`FetchedPartition::records`] decodes them lazily, skipping records below the fetch
 //! offset (a fetch returns whole batches, which may start earlier).
 
@@ -13,6 +15,8 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 use crate::client::Client;
+use crate::cluster::Lane;
+use crate::connection::BrokerConnection;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
 use crate::protocol::codec::DecodeError;
@@ -202,7 +206,7 @@ impl Client {
         batch: &[(usize, PartitionCursor)],
         opts: FetchOptions,
     ) -> Result<Vec<Result<FetchedPartition>>> {
-        let conn = self.broker(leader).await?;
+        let conn = self.broker_on(leader, Lane::Fetch).await?;
         let mut topics: Vec<FetchTopic<'_>> = Vec::new();
         for (_, c) in batch {
             let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);
@@ -224,7 +228,14 @@ impl Client {
             topics,
             rack_id: "",
         };
-        let resp = conn.request_with_wait(&req, opts.max_wait).await?;
+        // Dropped before the answer (a Ruby interrupt, a timeout around the call): the broker
+        // still holds the fetch for up to max_wait and would answer this connection's next
+        // request only after it, so the connection is closed instead and the next fetch opens a
+        // new one.
+        let abandoned = CloseOnDrop(Some(&conn));
+        let resp = conn.request_with_wait(&req, opts.max_wait).await;
+        abandoned.disarm();
+        let resp = resp?;
         let top = ErrorCode(resp.error_code);
         if !top.is_ok() {
             return Err(Error::kafka(top, format!("Fetch from broker {leader}")));
@@ -262,5 +273,22 @@ impl Client {
                 })
             })
             .collect())
+    }
+}
+
+/// Closes a connection if dropped while armed (see [`Client::fetch_from`]).
+struct CloseOnDrop<'a>(Option<&'a BrokerConnection>);
+
+impl CloseOnDrop<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.close("a long-poll fetch was abandoned before its answer");
+        }
     }
 }
