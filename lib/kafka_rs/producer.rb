@@ -23,7 +23,7 @@ module KafkaRs
     # @api private: use {Client#producer}
     def initialize(client:, native_client:, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
-                   max_buffer_bytesize: 10_000_000, compression_codec: nil)
+                   max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1)
       acks = ACKS.fetch(required_acks) do
         raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
       end
@@ -33,13 +33,15 @@ module KafkaRs
       end
       Validation.positive_number!(ack_timeout, "ack_timeout")
       Validation.integer!(max_retries, "max_retries", min: 0)
+      Validation.integer!(compression_threshold, "compression_threshold", min: 1)
       Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
       @max_buffer_size = Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       @max_buffer_bytesize = Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
       @client = client
       @partitioner = Partitioners.resolve(partitioner)
       @native = Native::Producer.new(native_client, acks, ack_timeout.to_f, max_retries, retry_backoff.to_f,
-                                     @partitioner.is_a?(String) ? @partitioner : "crc32", codec)
+                                     @partitioner.is_a?(String) ? @partitioner : "crc32", codec,
+                                     compression_threshold)
       @buffer = []
       @buffer_bytesize = 0
       @lock = Mutex.new

@@ -198,6 +198,19 @@ RSpec.describe "produce/fetch round trips", :integration do
     end
   end
 
+  it "honours compression_threshold (ruby-kafka's name): small batches plain, large ones compressed" do
+    t = new_topic(kafka, partitions: 2)
+    p = kafka.producer(compression_codec: :gzip, compression_threshold: 5)
+    small = (0..2).map { |i| "small-#{i}" }
+    large = (0..19).map { |i| "large-#{i}-" + ("q" * 100) }
+    small.each { |v| p.produce(v, topic: t, partition: 0) }
+    large.each { |v| p.produce(v, topic: t, partition: 1) }
+    p.deliver_messages
+    expect(fetch_all(kafka, t, 0).map(&:value)).to eq(small)
+    expect(fetch_all(kafka, t, 1).map(&:value)).to eq(large)
+    expect { kafka.producer(compression_threshold: 0) }.to raise_error(ArgumentError, /compression_threshold/)
+  end
+
   it "works through the Kafka compat constant" do
     require "kafka_rs/compat"
     k = Kafka.new([IntegrationHelpers::BROKER])

@@ -44,8 +44,9 @@ fn invalid(arg: &'static str, message: String) -> Error {
 
 impl NativeProducer {
     /// `Native::Producer.new(client, acks, ack_timeout, max_retries, retry_backoff, partitioner,
-    /// compression)`; `partitioner` is `"crc32"` or `"murmur2"`, `compression` `"none"`, `"gzip"`,
-    /// `"snappy"`, `"lz4"` or `"zstd"`.
+    /// compression, compression_threshold)`; `partitioner` is `"crc32"` or `"murmur2"`,
+    /// `compression` `"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`; batches with fewer than
+    /// `compression_threshold` records go uncompressed.
     #[allow(clippy::too_many_arguments)]
     fn new(
         client: &NativeClient,
@@ -55,6 +56,7 @@ impl NativeProducer {
         retry_backoff: f64,
         partitioner: String,
         compression: String,
+        compression_threshold: usize,
     ) -> Result<Self, Error> {
         let secs = |arg, s: f64| {
             Duration::try_from_secs_f64(s)
@@ -96,6 +98,7 @@ impl NativeProducer {
             retry_backoff: secs("retry_backoff", retry_backoff)?,
             partitioner,
             compression,
+            compression_threshold: compression_threshold.max(1),
             ..ProduceOptions::default()
         };
         Ok(NativeProducer {
@@ -233,7 +236,7 @@ impl Converter {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Producer", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeProducer::new, 7))?;
+    class.define_singleton_method("new", function!(NativeProducer::new, 8))?;
     class.define_method("deliver", method!(NativeProducer::deliver, 1))?;
     Ok(())
 }

@@ -74,6 +74,20 @@ impl Client {
         loop {
             attempt += 1;
             let conn = self.controller().await?;
+            // The broker's defaults (-1) need CreateTopics v4 (Kafka 2.4, KIP-464); older
+            // brokers would reject the request with a less helpful INVALID_PARTITIONS.
+            if (topic.num_partitions < 0 || topic.replication_factor < 0)
+                && conn.version_for::<CreateTopicsRequest>()? < 4
+            {
+                return Err(Error::invalid(
+                    if topic.num_partitions < 0 {
+                        "num_partitions"
+                    } else {
+                        "replication_factor"
+                    },
+                    "-1 (the broker's default) needs Kafka 2.4 or newer; give an explicit value",
+                ));
+            }
             let resp = conn.request_with_wait(&req, timeout).await?;
             let result = resp
                 .topics

@@ -57,8 +57,22 @@ pub struct ProduceOptions {
     pub retry_backoff: Duration,
     pub partitioner: Partitioner,
     pub compression: Compression,
+    /// Batches with fewer records than this go uncompressed (ruby-kafka's
+    /// `compression_threshold`; 1 compresses every batch).
+    pub compression_threshold: usize,
     pub max_batch_bytes: usize,
     pub max_request_bytes: usize,
+}
+
+impl ProduceOptions {
+    /// The codec for a batch of `records` records: none below the compression threshold.
+    pub fn codec_for(&self, records: usize) -> Compression {
+        if records >= self.compression_threshold {
+            self.compression
+        } else {
+            Compression::None
+        }
+    }
 }
 
 impl Default for ProduceOptions {
@@ -70,6 +84,7 @@ impl Default for ProduceOptions {
             retry_backoff: Duration::from_secs(1),
             partitioner: Partitioner::Crc32,
             compression: Compression::None,
+            compression_threshold: 1,
             max_batch_bytes: 1_000_000,
             max_request_bytes: 8 * 1024 * 1024,
         }
@@ -319,7 +334,7 @@ impl Producer {
                 chunk.partition,
                 records,
                 BatchIdentity::default(),
-                self.opts.compression,
+                self.opts.codec_for(records.len()),
             ) {
                 Ok(p) => p,
                 Err(e) => {
@@ -449,4 +464,27 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .into_iter()
         .map(|o| o.expect("every future completed"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_below_the_compression_threshold_go_uncompressed() {
+        let opts = ProduceOptions {
+            compression: Compression::Zstd,
+            compression_threshold: 10,
+            ..ProduceOptions::default()
+        };
+        assert_eq!(opts.codec_for(1), Compression::None);
+        assert_eq!(opts.codec_for(9), Compression::None);
+        assert_eq!(opts.codec_for(10), Compression::Zstd);
+        assert_eq!(opts.codec_for(500), Compression::Zstd);
+        let every = ProduceOptions {
+            compression: Compression::Gzip,
+            ..ProduceOptions::default()
+        };
+        assert_eq!(every.codec_for(1), Compression::Gzip);
+    }
 }
