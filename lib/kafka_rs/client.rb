@@ -5,15 +5,17 @@ module KafkaRs
   # producers, reads without a consumer group, and topic administration.
   #
   # The client connects lazily (on the first call that needs a broker), keeps one connection per
-  # broker, and is safe to share between threads. After `fork`, the child transparently opens its
-  # own connections.
+  # broker (and a second one for long-poll fetches), and is safe to share between threads. After
+  # `fork`, the child transparently opens its own connections.
   class Client
     OFFSETS = { latest: -1, earliest: -2 }.freeze
 
     # @param seed_brokers [Array<String>, String] "host:port" entries (or one comma-separated
     #   String); "kafka://" prefixes are accepted
     # @param client_id [String] sent to the brokers with every request
-    # @param logger [Logger, nil]
+    # @param logger [Logger, nil] receives the client's diagnostics (connections made and refused,
+    #   metadata refreshes, topic changes, produce retries and failures) with progname "kafka_rs",
+    #   at the logger's level; they are handed over on the calling thread after each call
     # @param connect_timeout [Numeric] seconds to wait for a TCP connection
     # @param socket_timeout [Numeric] seconds to wait for a response (on top of any time a request
     #   itself asks the broker to wait)
@@ -25,10 +27,16 @@ module KafkaRs
 
       Validation.positive_number!(connect_timeout, "connect_timeout")
       Validation.positive_number!(socket_timeout, "socket_timeout")
+      unless logger.nil? || logger.respond_to?(:add)
+        raise TypeError, "logger must be a Logger (respond to #add), got #{logger.class}"
+      end
+
       @logger = logger
       @partitioner = partitioner
       Partitioners.resolve(partitioner)
       @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f)
+      @log_level = nil
+      sync_log_level if logger
       @closed = false
       @delivery_producers = {}
       @lock = Mutex.new
@@ -78,7 +86,7 @@ module KafkaRs
       Validation.integer!(retries, "retries", min: 0)
       native_offset = fetch_offset!(offset)
       wait, min, max = fetch_limits!(max_wait_time, min_bytes, max_bytes)
-      result = @native.fetch([[topic, partition, native_offset]], wait, min, max)
+      result = logged { @native.fetch([[topic, partition, native_offset]], wait, min, max) }
       result.first[3]
     end
 
@@ -97,7 +105,7 @@ module KafkaRs
       loop do
         cursors = Array.new(partitions_for(topic)) { |p| [topic, p, offsets[p]] }
         # next_offset: past the last batch read, or the resolved start when nothing came back.
-        @native.fetch(cursors, wait, min, max).each do |(_topic, partition, _high_watermark, messages, next_offset)|
+        logged { @native.fetch(cursors, wait, min, max) }.each do |(_topic, partition, _high_watermark, messages, next_offset)|
           messages.each { |m| yield m }
           offsets[partition] = next_offset
         end
@@ -116,7 +124,7 @@ module KafkaRs
       raise TypeError, "config must be a Hash, got #{config.class}" unless config.is_a?(Hash)
 
       configs = config.map { |k, v| [k.to_s, v.to_s] }
-      @native.create_topic(name, num_partitions, replication_factor, timeout.to_f, configs)
+      logged { @native.create_topic(name, num_partitions, replication_factor, timeout.to_f, configs) }
       nil
     end
 
@@ -125,7 +133,7 @@ module KafkaRs
       check_open!
       Validation.topic!(name, "name")
       Validation.positive_number!(timeout, "timeout")
-      @native.delete_topic(name, timeout.to_f)
+      logged { @native.delete_topic(name, timeout.to_f) }
       nil
     end
 
@@ -135,7 +143,7 @@ module KafkaRs
       Validation.topic!(name, "name")
       Validation.integer!(num_partitions, "num_partitions", min: 1)
       Validation.positive_number!(timeout, "timeout")
-      @native.create_partitions(name, num_partitions, timeout.to_f)
+      logged { @native.create_partitions(name, num_partitions, timeout.to_f) }
       nil
     end
 
@@ -148,13 +156,13 @@ module KafkaRs
       Validation.topic!(name, "name")
       raise TypeError, "configs must be an Array of Strings" unless configs.is_a?(Array) && configs.all?(String)
 
-      @native.describe_topic(name, configs)
+      logged { @native.describe_topic(name, configs) }
     end
 
     # @return [Array<String>] every topic of the cluster
     def topics
       check_open!
-      @native.topics
+      logged { @native.topics }
     end
     alias list_topics topics
 
@@ -162,14 +170,14 @@ module KafkaRs
     def has_topic?(topic) # rubocop:disable Naming/PredicateName
       check_open!
       Validation.topic!(topic)
-      @native.has_topic?(topic)
+      logged { @native.has_topic?(topic) }
     end
 
     # @return [Integer] the number of partitions of `topic`
     def partitions_for(topic)
       check_open!
       Validation.topic!(topic)
-      @native.partitions_for(topic)
+      logged { @native.partitions_for(topic) }
     end
 
     # @return [Integer] the offset of the last message in the partition (-1 when it is empty)
@@ -177,7 +185,7 @@ module KafkaRs
       check_open!
       Validation.topic!(topic)
       Validation.partition!(partition, allow_nil: false)
-      @native.list_offsets(topic, [partition], OFFSETS[:latest]).fetch(partition) - 1
+      logged { @native.list_offsets(topic, [partition], OFFSETS[:latest]) }.fetch(partition) - 1
     end
 
     # @return [Hash{String => Hash{Integer => Integer}}] last offsets of every partition of each topic
@@ -185,14 +193,14 @@ module KafkaRs
       check_open!
       topics.each { |t| Validation.topic!(t) }
       topics.to_h do |topic|
-        [topic, @native.list_offsets(topic, nil, OFFSETS[:latest]).transform_values { |o| o - 1 }]
+        [topic, logged { @native.list_offsets(topic, nil, OFFSETS[:latest]) }.transform_values { |o| o - 1 }]
       end
     end
 
     # @return [Array<KafkaRs::BrokerInfo>]
     def brokers
       check_open!
-      @native.brokers.map { |args| BrokerInfo.new(*args) }
+      logged { @native.brokers }.map { |args| BrokerInfo.new(*args) }
     end
 
     # Closes every connection. Later calls raise {ClientClosed}.
@@ -211,10 +219,34 @@ module KafkaRs
       "#<#{self.class.name}#{' (closed)' if @closed}>"
     end
 
+    # @api private
+    # Runs a native call, then hands the diagnostics the core queued meanwhile (connections,
+    # metadata refreshes, retries, failures) to the logger, on this Ruby thread.
+    def logged
+      sync_log_level if @logger
+      yield
+    ensure
+      flush_log if @logger
+    end
+
+
     private
 
     def check_open!
       raise ClientClosed, "the client is closed" if @closed
+    end
+
+    def sync_log_level
+      level = @logger.respond_to?(:level) ? @logger.level : 0
+      level = 0 unless level.is_a?(Integer) && level >= 0
+      return if level == @log_level
+
+      @native.log_level = level
+      @log_level = level
+    end
+
+    def flush_log
+      @native.drain_log.each { |(level, message)| @logger.add(level, message, "kafka_rs") }
     end
 
     def fetch_offset!(offset)

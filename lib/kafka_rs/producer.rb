@@ -155,7 +155,7 @@ module KafkaRs
     # Delivers entries through the native producer; returns [failed entries, their errors].
     def deliver_entries(entries)
       assign_partitions(entries) if @partitioner.respond_to?(:call)
-      results = @native.deliver(entries)
+      results = @client.logged { @native.deliver(entries) }
       failed = []
       errors = []
       results.each_with_index do |result, i|

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use kafka_rs_core::admin::NewTopic;
 use kafka_rs_core::connection::{BrokerAddr, ConnectionConfig};
 use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
+use kafka_rs_core::log::Level;
 use kafka_rs_core::protocol::records::FetchedRecord;
 use kafka_rs_core::{Client, ClientConfig, Error as CoreError};
 use magnus::value::{Lazy, ReprValue};
@@ -34,6 +35,8 @@ struct ClientState {
     generation: u64,
     client: Option<Client>,
     closed: bool,
+    /// Applied to every core client this handle builds (`None`: logging off).
+    log_level: Option<Level>,
 }
 
 impl Drop for ClientState {
@@ -63,9 +66,33 @@ impl ClientHandle {
         }
         let _context = runtime::runtime().enter();
         let client = Client::new(self.config.clone()).map_err(to_ruby)?;
+        client.events().set_level(st.log_level);
         st.generation = runtime::generation();
         st.client = Some(client.clone());
         Ok(client)
+    }
+
+    fn set_log_level(&self, level: Option<Level>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.log_level = level;
+        if let Some(client) = &st.client {
+            if runtime::is_current(st.generation) {
+                client.events().set_level(level);
+            }
+        }
+    }
+
+    fn drain_log(&self) -> Vec<(u8, String)> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &st.client {
+            Some(client) if runtime::is_current(st.generation) => client
+                .events()
+                .drain()
+                .into_iter()
+                .map(|e| (e.level as u8, e.message))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn close(&self) {
@@ -145,6 +172,18 @@ impl NativeClient {
 
     fn core(&self) -> Result<Client, Error> {
         self.handle.core()
+    }
+
+    /// `log_level = level`: 0 (debug) to 3 (error) as Ruby's `Logger` numbers them, or nil (off).
+    /// Levels above 3 (Logger::FATAL, UNKNOWN) keep only errors.
+    fn set_log_level(&self, level: Option<u8>) {
+        self.handle
+            .set_log_level(level.map(|l| Level::from_u8(l.min(3)).unwrap_or(Level::Error)));
+    }
+
+    /// `drain_log`: the queued diagnostics as `[[level, message], ...]`, oldest first.
+    fn drain_log(&self) -> Vec<(u8, String)> {
+        self.handle.drain_log()
     }
 
     fn topics(&self) -> Result<Vec<String>, Error> {
@@ -368,5 +407,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("brokers", method!(NativeClient::brokers, 0))?;
     class.define_method("close", method!(NativeClient::close, 0))?;
     class.define_method("fetch", method!(NativeClient::fetch, 4))?;
+    class.define_method("log_level=", method!(NativeClient::set_log_level, 1))?;
+    class.define_method("drain_log", method!(NativeClient::drain_log, 0))?;
     Ok(())
 }

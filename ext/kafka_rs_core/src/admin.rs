@@ -14,6 +14,7 @@ use crate::cluster::metadata::BrokerInfo;
 use crate::cluster::TopicInfo;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
+use crate::log::Level;
 use crate::protocol::messages::create_partitions::{
     CreatePartitionsRequest, CreatePartitionsTopic,
 };
@@ -120,7 +121,14 @@ impl Client {
             })
         })
         .await?;
-        self.wait_for_leaders(&topic.name, deadline).await
+        self.wait_for_leaders(&topic.name, deadline).await?;
+        self.events().log(Level::Info, || {
+            format!(
+                "created topic {} ({} partitions, replication factor {})",
+                topic.name, topic.num_partitions, topic.replication_factor
+            )
+        });
+        Ok(())
     }
 
     /// Deletes a topic and waits (up to `timeout`) until the metadata no longer lists it.
@@ -151,7 +159,10 @@ impl Client {
             }
             break;
         }
-        self.wait_for_topic(name, deadline, |t| t.is_none()).await
+        self.wait_for_topic(name, deadline, |t| t.is_none()).await?;
+        self.events()
+            .log(Level::Info, || format!("deleted topic {name}"));
+        Ok(())
     }
 
     /// Grows a topic to `count` partitions and waits until they all have leaders.
@@ -187,7 +198,11 @@ impl Client {
             t.is_some_and(|t| t.is_ready() && t.partitions.len() >= count as usize)
         })
         .await?;
-        self.wait_for_leaders(name, deadline).await
+        self.wait_for_leaders(name, deadline).await?;
+        self.events().log(Level::Info, || {
+            format!("grew topic {name} to {count} partitions")
+        });
+        Ok(())
     }
 
     /// Polls metadata for `name` until `done` holds or the deadline passes.

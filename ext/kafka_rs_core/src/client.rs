@@ -17,6 +17,7 @@ use crate::cluster::{BrokerPool, Lane, TopicInfo};
 use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
+use crate::log::{EventLog, Level};
 use crate::protocol::messages::metadata::MetadataRequest;
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,7 @@ pub struct Client {
 
 struct Inner {
     config: ClientConfig,
+    events: Arc<EventLog>,
     pool: BrokerPool,
     snapshot: RwLock<Arc<ClusterSnapshot>>,
     /// Serializes metadata refreshes so a burst of callers causes one request.
@@ -67,8 +69,10 @@ impl Client {
             ));
         }
         let conn_config = Arc::new(config.connection.clone());
+        let events = Arc::new(EventLog::default());
         let inner = Arc::new(Inner {
-            pool: BrokerPool::new(conn_config, config.reconnect_backoff),
+            pool: BrokerPool::new(conn_config, config.reconnect_backoff, events.clone()),
+            events,
             config,
             snapshot: RwLock::new(Arc::new(ClusterSnapshot::default())),
             refreshing: AsyncMutex::new(()),
@@ -84,6 +88,11 @@ impl Client {
 
     pub fn pool(&self) -> &BrokerPool {
         &self.inner.pool
+    }
+
+    /// Diagnostics for the host to drain (off until [`EventLog::set_level`]).
+    pub fn events(&self) -> &EventLog {
+        &self.inner.events
     }
 
     /// Closes every connection; later operations fail with [`Error::Closed`].
@@ -189,6 +198,15 @@ impl Client {
             allow_auto_topic_creation: false,
         };
         let resp = conn.request(&req).await?;
+        self.inner.events.log(Level::Debug, || match topics {
+            None => format!("refreshed metadata of every topic from {}", conn.addr()),
+            Some([]) => format!("refreshed broker metadata from {}", conn.addr()),
+            Some(names) => format!(
+                "refreshed metadata of {} from {}",
+                names.join(", "),
+                conn.addr()
+            ),
+        });
         let next = Arc::new(self.snapshot().merged(resp, topics.is_none()));
         *self
             .inner

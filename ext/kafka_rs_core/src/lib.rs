@@ -8,7 +8,8 @@
 //!   [`producer`], [`consumer`].
 //!
 //! Everything async runs on the caller's tokio runtime; the only background work is each
-//! connection's reader and writer task and the client's idle reaper.
+//! connection's reader and writer task and the client's idle reaper. Diagnostics go to the
+//! client's [`log::EventLog`], which the host drains on its own thread.
 
 pub mod admin;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod error_code;
+pub mod log;
 pub mod producer;
 pub mod protocol;
 

@@ -14,6 +14,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use crate::error::Result;
+use crate::log::{EventLog, Level};
 
 /// Reconnect backoff bounds.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +63,15 @@ pub enum Lane {
     Fetch,
 }
 
+impl Lane {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::General => "general",
+            Lane::Fetch => "fetch",
+        }
+    }
+}
+
 type SharedSlot = Arc<AsyncMutex<Slot>>;
 
 #[derive(Default)]
@@ -74,14 +84,16 @@ struct Slot {
 pub struct BrokerPool {
     config: Arc<ConnectionConfig>,
     backoff: Backoff,
+    events: Arc<EventLog>,
     slots: Mutex<HashMap<(BrokerAddr, Lane), SharedSlot>>,
 }
 
 impl BrokerPool {
-    pub fn new(config: Arc<ConnectionConfig>, backoff: Backoff) -> Self {
+    pub fn new(config: Arc<ConnectionConfig>, backoff: Backoff, events: Arc<EventLog>) -> Self {
         BrokerPool {
             config,
             backoff,
+            events,
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -110,6 +122,9 @@ impl BrokerPool {
         }
         match BrokerConnection::connect(addr, self.config.clone()).await {
             Ok(conn) => {
+                self.events.log(Level::Debug, || {
+                    format!("connected to {addr} ({} connection)", lane.name())
+                });
                 slot.failures = 0;
                 slot.retry_at = None;
                 slot.conn = Some(conn.clone());
@@ -117,7 +132,14 @@ impl BrokerPool {
             }
             Err(err) => {
                 slot.failures = slot.failures.saturating_add(1);
-                slot.retry_at = Some(Instant::now() + self.backoff.delay(slot.failures));
+                let delay = self.backoff.delay(slot.failures);
+                slot.retry_at = Some(Instant::now() + delay);
+                self.events.log(Level::Warn, || {
+                    format!(
+                        "could not connect to {addr}: {err} (next attempt in {} ms)",
+                        delay.as_millis()
+                    )
+                });
                 Err(err)
             }
         }
@@ -207,7 +229,13 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let pool = BrokerPool::new(Arc::new(ConnectionConfig::default()), Backoff::default());
+        let events = Arc::new(EventLog::default());
+        events.set_level(Some(Level::Debug));
+        let pool = BrokerPool::new(
+            Arc::new(ConnectionConfig::default()),
+            Backoff::default(),
+            events.clone(),
+        );
         let addr = BrokerAddr {
             host: "127.0.0.1".into(),
             port,
@@ -220,5 +248,10 @@ mod tests {
             started.elapsed() >= Duration::from_millis(35),
             "second attempt waited out the backoff"
         );
+        let events = events.drain();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events.iter().all(|e| e.level == Level::Warn
+            && e.message
+                .starts_with(&format!("could not connect to 127.0.0.1:{port}"))));
     }
 }

@@ -19,6 +19,7 @@ use crate::cluster::Lane;
 use crate::connection::BrokerConnection;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
+use crate::log::Level;
 use crate::protocol::codec::DecodeError;
 use crate::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
 use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
@@ -185,7 +186,13 @@ impl Client {
                     Err(e) => return Err(e),
                 }
             }
-            if last_err.is_some() {
+            if let Some(e) = &last_err {
+                self.events().log(Level::Warn, || {
+                    format!(
+                        "fetch of {} partitions failed ({e}); refreshing metadata and retrying",
+                        retry.len()
+                    )
+                });
                 let topics: Vec<&str> = retry.iter().map(|&i| cursors[i].topic.as_str()).collect();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 self.refresh_metadata(Some(&topics)).await?;

@@ -32,6 +32,7 @@ use crate::client::Client;
 use crate::cluster::TopicInfo;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
+use crate::log::Level;
 use crate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
 use crate::protocol::records::{BatchIdentity, Compression, ProduceRecord};
 
@@ -232,12 +233,29 @@ impl Producer {
                 break;
             }
             if last_round {
+                self.client.events().log(Level::Error, || {
+                    format!(
+                        "{} messages not delivered after {} attempts: {}",
+                        retry.len(),
+                        attempt + 1,
+                        retry[0].1
+                    )
+                });
                 for (i, e) in retry {
                     results[i] = Some(Err(e));
                 }
                 break;
             }
             attempt += 1;
+            self.client.events().log(Level::Warn, || {
+                format!(
+                    "{} messages failed with a retriable error ({}); retry {attempt} of {} in {} ms",
+                    retry.len(),
+                    retry[0].1,
+                    self.opts.max_retries,
+                    self.opts.retry_backoff.as_millis()
+                )
+            });
             tokio::time::sleep(self.opts.retry_backoff).await;
             let mut topics: Vec<&str> = retry.iter().map(|(i, _)| &*messages[*i].topic).collect();
             topics.sort_unstable();
