@@ -8,13 +8,7 @@
 lib = File.expand_path("../lib", __dir__)
 $LOAD_PATH.unshift(lib) unless $LOAD_PATH.include?(lib)
 
-if File.exist?(File.join(lib, "kafka_rs.rb"))
-  require "kafka_rs"
-else
-  # Until lib/kafka_rs.rb exists: the extension and the error classes it raises.
-  require "kafka_rs/native"
-  require "kafka_rs/errors" if File.exist?(File.join(lib, "kafka_rs", "errors.rb"))
-end
+require "kafka_rs"
 
 RSpec.configure do |config|
   config.expect_with :rspec do |expectations|
