@@ -81,6 +81,40 @@ RSpec.describe "GVL release, interrupts and fork", :integration do
     expect(poller.value.map(&:value)).to eq(["meanwhile"])
   end
 
+  # RSpec traps INT itself, so Ctrl-C is tried in a child process blocked in a real long poll.
+  it "raises Interrupt on SIGINT during a blocked fetch, and the client works afterwards" do
+    lib = File.expand_path("../../lib", __dir__)
+    code = <<~RUBY
+      require "kafka_rs"
+      trap("INT", "DEFAULT")
+      kafka = KafkaRs.new(["#{IntegrationHelpers::BROKER}"])
+      kafka.partitions_for("#{topic}") # connected and warmed up
+      $stdout.sync = true
+      puts "ready"
+      begin
+        kafka.fetch_messages(topic: "#{topic}", partition: 0, offset: :latest, max_wait_time: 10)
+        puts "not interrupted"
+      rescue Interrupt
+        t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        kafka.deliver_message("after-int", topic: "#{topic}")
+        puts "interrupted at \#{t}"
+      end
+    RUBY
+    IO.popen([RbConfig.ruby, "-I", lib, "-e", code], err: File::NULL) do |io|
+      expect(io.gets).to eq("ready\n")
+      sleep 0.3 # the fetch is now parked on the broker
+      sent = now
+      Process.kill("INT", io.pid)
+      line = io.gets.to_s
+      expect(line).to match(/\Ainterrupted at [\d.]+$/)
+      latency = line.split.last.to_f - sent
+      warn format("SIGINT interrupt latency (real fetch): %.1f ms", latency * 1000)
+      expect(latency).to be < 0.1
+    end
+    expect($?.success?).to be(true)
+    expect(fetch_all(kafka, topic).map(&:value)).to eq(["after-int"])
+  end
+
   it "works in a forked child and in the parent afterwards" do
     kafka.deliver_message("parent-1", topic: topic)
     pid = fork do
