@@ -4,8 +4,9 @@
 //! Every length read from the wire goes through this module and is checked against the bytes that
 //! remain in the frame *before* anything is allocated: a string or byte field can never be longer
 //! than the rest of the frame, and an array can never hold more elements than there are bytes left
-//! (every element takes at least one byte). A hostile or corrupt broker can therefore make a
-//! decoder fail, never make it allocate more than the frame it already sent.
+//! (every element takes at least one byte), nor reserve more memory up front than those bytes
+//! (an element can be much larger in memory than on the wire). A hostile or corrupt broker can
+//! therefore make a decoder fail, never make it reserve memory by a length it merely announced.
 //!
 //! Byte fields are returned as `Bytes` slices of the frame (no copy). Flexible ("compact")
 //! encodings from KIP-482 are selected with the `compact` flag: unsigned-varint lengths stored as
@@ -271,7 +272,7 @@ impl Reader {
         mut f: impl FnMut(&mut Reader) -> DecodeResult<T>,
     ) -> DecodeResult<Vec<T>> {
         let n = self.nullable_array_len(compact)?.unwrap_or(0);
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(array_reservation::<T>(n, self.buf.len()));
         for _ in 0..n {
             out.push(f(self)?);
         }
@@ -304,6 +305,19 @@ impl Reader {
             Ok(())
         }
     }
+}
+
+/// How many elements [`Reader::array`] reserves up front for an array announced with `n`
+/// elements when `remaining` bytes are left in the frame.
+///
+/// `n` is already capped by `remaining` (one byte per element), but an element can be far larger
+/// in memory than on the wire: a DeleteTopics result is 72 bytes as a struct and can be 4 bytes
+/// encoded. Reserving all `n` would let a frame of F bytes reserve about 100·F bytes (more with
+/// nested arrays) before a single element is read, which the `responses` fuzz target caught.
+/// So the reservation is capped at `remaining` bytes' worth of elements; an array that really
+/// holds more grows as its elements decode.
+fn array_reservation<T>(n: usize, remaining: usize) -> usize {
+    n.min(remaining / std::mem::size_of::<T>().max(1))
 }
 
 /// Size of an unsigned varint encoding of `v`.
@@ -501,6 +515,25 @@ mod tests {
         assert!(matches!(err, DecodeError::Invalid { what: "array", .. }));
         // Bytes with a length below -1.
         assert!(reader(&[0xff, 0xff, 0xff, 0xfe]).bytes(false).is_err());
+    }
+
+    #[test]
+    fn array_reservation_is_capped_by_the_bytes_left() {
+        // Regression (fuzz target `responses`): CreateTopics v7 announcing 50 topics with 50
+        // bytes left reserved 50 * 96 bytes before reading a topic.
+        assert_eq!(array_reservation::<[u8; 96]>(50, 50), 0);
+        assert_eq!(array_reservation::<[u8; 96]>(50, 4800), 50);
+        assert_eq!(array_reservation::<[u8; 96]>(50, 1000), 10);
+        // Elements no larger than their minimal encoding keep the announced count.
+        assert_eq!(array_reservation::<i32>(10, 40), 10);
+        assert_eq!(array_reservation::<u8>(7, 7), 7);
+        assert_eq!(array_reservation::<()>(5, 5), 5);
+        // Arrays still decode whole when the reservation falls short.
+        let mut b = BytesMut::new();
+        b.put_array_len(3, false);
+        b.put_slice(&[1, 2, 3]);
+        let big = reader(&b).array(false, |r| Ok([r.u8()?; 96])).unwrap();
+        assert_eq!(big.iter().map(|e| e[95]).collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     #[test]

@@ -583,6 +583,22 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_topic_count_near_the_frame_size() {
+        // Found by the `responses` fuzz target: a v7 body announcing 50 topics with 50 bytes
+        // left made `Reader::array` reserve 50 CreatableTopicResults (4800 bytes) up front, about
+        // 100 times the body. The reservation is now capped by the bytes left (see
+        // `codec::array_reservation`); the decode fails as before, since a v7 topic needs at
+        // least 28 bytes.
+        let body: &[u8] = &[
+            0, 0, 8, 99, 51, 0, 255, 255, 255, 190, 239, 1, 7, 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 7,
+            7, 0, 7, 0, 7, 0, 1, 7, 0, 1, 7, 1, 7, 0, 255, 255, 255, 255, 190, 239, 1, 7, 0, 1, 7,
+            0, 7, 0, 7, 0,
+        ];
+        let mut r = Reader::new(Bytes::from_static(body));
+        assert!(Req::decode_response(&mut r, 7).is_err());
+    }
+
+    #[test]
     fn garbage_and_mutated_responses_never_panic() {
         for version in VERSIONS {
             let valid = encode_response(&sample_response(), version, true);
