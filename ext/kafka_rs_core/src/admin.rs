@@ -27,8 +27,8 @@ use crate::protocol::messages::describe_configs::{
 };
 use crate::protocol::messages::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, CONSUMER_REPLICA_ID,
-    READ_UNCOMMITTED,
 };
+use crate::protocol::messages::IsolationLevel;
 
 pub use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 
@@ -363,7 +363,7 @@ impl Client {
             let conn = self.broker(leader).await?;
             let req = ListOffsetsRequest {
                 replica_id: CONSUMER_REPLICA_ID,
-                isolation_level: READ_UNCOMMITTED,
+                isolation_level: IsolationLevel::ReadUncommitted,
                 topics: vec![ListOffsetsTopic {
                     name: topic,
                     partitions: parts

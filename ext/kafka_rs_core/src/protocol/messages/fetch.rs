@@ -27,16 +27,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::protocol::api::{ApiKey, Request};
 use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
 
-/// Which records a fetch (or a ListOffsets) may see (KIP-98).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(i8)]
-pub enum IsolationLevel {
-    /// Every record, including those of open and aborted transactions.
-    #[default]
-    ReadUncommitted = 0,
-    /// Only up to the last stable offset; aborted transactions are listed so they can be dropped.
-    ReadCommitted = 1,
-}
+pub use super::IsolationLevel;
 
 /// Fetch request (a full fetch, no session).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,9 +29,10 @@ use bytes::{BufMut, BytesMut};
 
 use crate::protocol::api::{ApiKey, Request};
 use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
+use crate::protocol::messages::IsolationLevel;
 
 /// The offset of the next record to be written (the high watermark, or the last stable offset
-/// under `READ_COMMITTED`).
+/// under [`IsolationLevel::ReadCommitted`]).
 pub const LATEST_TIMESTAMP: i64 = -1;
 /// The log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
@@ -44,10 +45,6 @@ pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
 /// `replica_id` of an ordinary client.
 pub const CONSUMER_REPLICA_ID: i32 = -1;
-/// Every record is visible.
-pub const READ_UNCOMMITTED: i8 = 0;
-/// Only records below the last stable offset are visible.
-pub const READ_COMMITTED: i8 = 1;
 /// "No leader epoch known": the broker skips its fencing check.
 pub const NO_LEADER_EPOCH: i32 = -1;
 
@@ -69,8 +66,8 @@ pub fn min_version_for_timestamp(timestamp: i64) -> Option<i16> {
 pub struct ListOffsetsRequest<'a> {
     /// [`CONSUMER_REPLICA_ID`] for a client.
     pub replica_id: i32,
-    /// [`READ_UNCOMMITTED`] or [`READ_COMMITTED`] (v2+; v1 always reads uncommitted).
-    pub isolation_level: i8,
+    /// v2+; v1 always reads uncommitted.
+    pub isolation_level: IsolationLevel,
     pub topics: Vec<ListOffsetsTopic<'a>>,
     /// How long the broker may wait on tiered storage, in ms; 0 lets it use its own
     /// `remote.list.offsets.request.timeout.ms` (v10+, KIP-1075).
@@ -144,7 +141,7 @@ impl<'a> Request for ListOffsetsRequest<'a> {
         let compact = Self::is_flexible(version);
         buf.put_i32(self.replica_id);
         if version >= 2 {
-            buf.put_i8(self.isolation_level);
+            buf.put_i8(self.isolation_level as i8);
         }
         buf.put_array_len(self.topics.len(), compact);
         for topic in &self.topics {
@@ -220,7 +217,7 @@ mod tests {
     fn sample_request() -> Req {
         ListOffsetsRequest {
             replica_id: CONSUMER_REPLICA_ID,
-            isolation_level: READ_COMMITTED,
+            isolation_level: IsolationLevel::ReadCommitted,
             topics: vec![
                 ListOffsetsTopic {
                     name: "orders",
@@ -300,7 +297,11 @@ mod tests {
             .collect();
         (
             req.replica_id,
-            if version >= 2 { req.isolation_level } else { 0 },
+            if version >= 2 {
+                req.isolation_level as i8
+            } else {
+                0
+            },
             topics,
             if version >= 10 { req.timeout_ms } else { 0 },
         )
@@ -318,7 +319,7 @@ mod tests {
     fn one_partition_request(epoch: i32, timestamp: i64) -> Req {
         ListOffsetsRequest {
             replica_id: -1,
-            isolation_level: READ_COMMITTED,
+            isolation_level: IsolationLevel::ReadCommitted,
             topics: vec![ListOffsetsTopic {
                 name: "t",
                 partitions: vec![ListOffsetsPartition {

@@ -15,3 +15,14 @@ pub mod produce;
 
 #[cfg(test)]
 mod test_support;
+
+/// Which records a fetch (or a ListOffsets) may see (KIP-98).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(i8)]
+pub enum IsolationLevel {
+    /// Every record, including those of open and aborted transactions.
+    #[default]
+    ReadUncommitted = 0,
+    /// Only up to the last stable offset; aborted transactions are listed so they can be dropped.
+    ReadCommitted = 1,
+}
