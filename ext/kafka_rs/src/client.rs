@@ -21,8 +21,8 @@ use magnus::{
 };
 
 use crate::errors::{guard, to_ruby};
-use crate::gvl;
 use crate::runtime;
+use crate::{args, gvl};
 
 /// The core client of this process, shared by a Ruby client and the producers it made.
 pub struct ClientHandle {
@@ -138,12 +138,16 @@ impl NativeClient {
     }
 
     /// `Native::Client.new(seed_brokers, client_id, connect_timeout, socket_timeout)`
+    ///
+    /// Array arguments (here and below) are taken as `Value`s and converted by [`args`], not as
+    /// `Vec`s or tuples, which magnus converts through a slice that Ruby code can free.
     fn new(
-        seed_brokers: Vec<String>,
+        seed_brokers: Value,
         client_id: String,
         connect_timeout: f64,
         socket_timeout: f64,
     ) -> Result<Self, Error> {
+        let seed_brokers: Vec<String> = args::vec(seed_brokers)?;
         let seeds = seed_brokers
             .iter()
             .map(|s| BrokerAddr::parse(s))
@@ -208,8 +212,9 @@ impl NativeClient {
         num_partitions: i32,
         replication_factor: i16,
         timeout: f64,
-        configs: Vec<(String, String)>,
+        configs: Value,
     ) -> Result<(), Error> {
+        let configs = args::string_pairs(configs)?;
         let client = self.core()?;
         let timeout = secs("timeout", timeout)?;
         let topic = NewTopic {
@@ -239,9 +244,12 @@ impl NativeClient {
         ruby: &Ruby,
         rb_self: &Self,
         topic: String,
-        partitions: Option<Vec<i32>>,
+        partitions: Option<RArray>,
         timestamp: i64,
     ) -> Result<RHash, Error> {
+        let partitions = partitions
+            .map(|p| args::vec_of(p, i32::try_convert))
+            .transpose()?;
         let client = rb_self.core()?;
         let offsets = gvl::block_on(async move {
             client
@@ -261,8 +269,9 @@ impl NativeClient {
         ruby: &Ruby,
         rb_self: &Self,
         name: String,
-        keys: Vec<String>,
+        keys: Value,
     ) -> Result<RHash, Error> {
+        let keys: Vec<String> = args::vec(keys)?;
         let client = rb_self.core()?;
         let configs = gvl::block_on(async move {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -296,11 +305,19 @@ impl NativeClient {
     fn fetch(
         ruby: &Ruby,
         rb_self: &Self,
-        cursors: Vec<(String, i32, i64)>,
+        cursors: Value,
         max_wait: f64,
         min_bytes: i32,
         max_bytes: i32,
     ) -> Result<RArray, Error> {
+        let cursors = args::vec_of(RArray::try_convert(cursors)?, |cursor| {
+            let [topic, partition, offset] = args::fixed::<3>(cursor)?;
+            Ok((
+                String::try_convert(topic)?,
+                i32::try_convert(partition)?,
+                i64::try_convert(offset)?,
+            ))
+        })?;
         let client = rb_self.core()?;
         let opts = FetchOptions {
             max_wait: secs("max_wait_time", max_wait)?,

@@ -11,6 +11,7 @@
 
 use magnus::{prelude::*, Error, Ruby};
 
+pub mod args;
 pub mod client;
 pub mod errors;
 pub mod gvl;

@@ -16,8 +16,8 @@ use magnus::{
 
 use crate::client::{ClientHandle, NativeClient};
 use crate::errors::{guard, to_ruby, to_ruby_exception};
-use crate::gvl;
 use crate::runtime;
+use crate::{args, gvl};
 
 #[magnus::wrap(class = "KafkaRs::Native::Producer", free_immediately, size)]
 pub struct NativeProducer {
@@ -130,12 +130,8 @@ impl NativeProducer {
     fn deliver(ruby: &Ruby, rb_self: &Self, messages: RArray) -> Result<RArray, Error> {
         let producer = rb_self.core()?;
         let outgoing = guard(|| {
-            let mut out = Vec::with_capacity(messages.len());
             let mut converter = Converter::new();
-            for entry in messages.into_iter() {
-                out.push(converter.message(entry)?);
-            }
-            Ok(out)
+            args::vec_of(messages, |entry| converter.message(entry))
         })?;
         let results = gvl::block_on(async move { producer.deliver(&outgoing).await })?;
         let out = ruby.ary_new_capa(results.len());
@@ -151,18 +147,6 @@ impl NativeProducer {
         Ok(out)
     }
 }
-
-/// A buffered message as Ruby passes it: `[value, key, topic, partition, partition_key, headers,
-/// timestamp_ms]`.
-type MessageEntry = (
-    Option<RString>,
-    Option<RString>,
-    RString,
-    Option<i32>,
-    Option<RString>,
-    Option<RHash>,
-    i64,
-);
 
 /// Converts a batch of entries. Keys and values are copied into shared arenas (one allocation
 /// per `ARENA_BYTES` instead of one per field) and each topic name is stored once.
@@ -206,9 +190,20 @@ impl Converter {
         Ok(t)
     }
 
+    /// A buffered message as Ruby passes it: `[value, key, topic, partition, partition_key,
+    /// headers, timestamp_ms]`.
     fn message(&mut self, entry: Value) -> Result<OutgoingMessage, Error> {
-        let (value, key, topic, partition, partition_key, headers, timestamp_ms): MessageEntry =
-            TryConvert::try_convert(entry)?;
+        // Copied out of the entry before any is converted: a conversion (`to_str`, `to_int`) may
+        // run Ruby code that changes the entry (see `args`).
+        let [value, key, topic, partition, partition_key, headers, timestamp_ms] =
+            args::fixed::<7>(entry)?;
+        let value = Option::<RString>::try_convert(value)?;
+        let key = Option::<RString>::try_convert(key)?;
+        let topic = RString::try_convert(topic)?;
+        let partition = Option::<i32>::try_convert(partition)?;
+        let partition_key = Option::<RString>::try_convert(partition_key)?;
+        let headers = Option::<RHash>::try_convert(headers)?;
+        let timestamp_ms = i64::try_convert(timestamp_ms)?;
         let mut record_headers = Vec::new();
         if let Some(h) = headers {
             record_headers.reserve(h.len());
