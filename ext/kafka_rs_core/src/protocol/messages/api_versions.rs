@@ -159,6 +159,7 @@ impl Request for ApiVersionsRequest<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::decode_whole;
     use bytes::{BufMut, Bytes};
 
     use super::*;
@@ -207,13 +208,6 @@ mod tests {
             b.put_i64(7);
         }
         b.freeze()
-    }
-
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<ApiVersionsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = ApiVersionsRequest::decode_response(&mut r, version)?;
-        assert!(r.is_empty(), "trailing bytes");
-        Ok(resp)
     }
 
     fn sample(version: i16) -> ApiVersionsResponse {
@@ -283,7 +277,11 @@ mod tests {
     fn response_round_trips_in_every_version() {
         for v in ApiVersionsRequest::MIN_VERSION..=ApiVersionsRequest::MAX_VERSION {
             let resp = sample(v);
-            assert_eq!(decode(encode_response(&resp, v), v).unwrap(), resp, "v{v}");
+            assert_eq!(
+                decode_whole::<ApiVersionsRequest>(encode_response(&resp, v), v).unwrap(),
+                resp,
+                "v{v}"
+            );
         }
     }
 
@@ -291,7 +289,7 @@ mod tests {
     fn response_v0_bytes_by_hand() {
         // error_code 0, array of 1: Produce 0..=7.
         let bytes = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 7];
-        let resp = decode(Bytes::copy_from_slice(&bytes), 0).unwrap();
+        let resp = decode_whole::<ApiVersionsRequest>(Bytes::copy_from_slice(&bytes), 0).unwrap();
         assert_eq!(
             resp,
             ApiVersionsResponse {
@@ -319,7 +317,7 @@ mod tests {
         let bytes = [
             0, 0, 2, 0, 3, 0, 0, 0, 12, 0, 0, 0, 0, 5, 1, 0, 3, 0xaa, 0xbb, 0xcc,
         ];
-        let resp = decode(Bytes::copy_from_slice(&bytes), 3).unwrap();
+        let resp = decode_whole::<ApiVersionsRequest>(Bytes::copy_from_slice(&bytes), 3).unwrap();
         assert_eq!(resp.throttle_time_ms, 5);
         assert_eq!(
             resp.range(ApiKey::Metadata),
@@ -333,7 +331,8 @@ mod tests {
         // a v3 request.
         let bytes = [0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 2];
         for v in 0..=3 {
-            let resp = decode(Bytes::copy_from_slice(&bytes), v).unwrap();
+            let resp =
+                decode_whole::<ApiVersionsRequest>(Bytes::copy_from_slice(&bytes), v).unwrap();
             assert_eq!(resp.error_code, UNSUPPORTED_VERSION);
             assert_eq!(
                 resp.api_keys,
@@ -348,12 +347,12 @@ mod tests {
         }
         // Kafka 2.1..2.3: error 35 and no ranges: retry with v0.
         let bytes = [0, 35, 0, 0, 0, 0];
-        let resp = decode(Bytes::copy_from_slice(&bytes), 3).unwrap();
+        let resp = decode_whole::<ApiVersionsRequest>(Bytes::copy_from_slice(&bytes), 3).unwrap();
         assert!(resp.api_keys.is_empty());
         assert_eq!(resp.fallback_version(), Some(0));
         // A broker whose range does not reach ours (a made-up 5..=9): no retry.
         let bytes = [0, 35, 0, 0, 0, 1, 0, 18, 0, 5, 0, 9];
-        let resp = decode(Bytes::copy_from_slice(&bytes), 3).unwrap();
+        let resp = decode_whole::<ApiVersionsRequest>(Bytes::copy_from_slice(&bytes), 3).unwrap();
         assert_eq!(resp.fallback_version(), None);
     }
 
@@ -379,9 +378,15 @@ mod tests {
     fn hostile_array_counts_fail() {
         for v in 0..=2 {
             let bytes = [0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0];
-            assert!(is_array_error(decode(Bytes::copy_from_slice(&bytes), v)));
+            assert!(is_array_error(decode_whole::<ApiVersionsRequest>(
+                Bytes::copy_from_slice(&bytes),
+                v
+            )));
         }
         let bytes = [0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0];
-        assert!(is_array_error(decode(Bytes::copy_from_slice(&bytes), 3)));
+        assert!(is_array_error(decode_whole::<ApiVersionsRequest>(
+            Bytes::copy_from_slice(&bytes),
+            3
+        )));
     }
 }

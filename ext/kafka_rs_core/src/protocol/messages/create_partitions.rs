@@ -97,7 +97,9 @@ impl<'a> Request for CreatePartitionsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
+    use super::super::test_support::{
+        assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
+    };
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -252,22 +254,11 @@ mod tests {
         buf.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<CreatePartitionsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = Req::decode_response(&mut r, version)?;
-        assert!(
-            r.is_empty(),
-            "v{version}: {} bytes left over",
-            r.remaining()
-        );
-        Ok(resp)
-    }
-
     #[test]
     fn response_round_trips_in_every_version() {
         let resp = sample_response();
         for version in VERSIONS {
-            let decoded = decode(encode_response(&resp, version), version).unwrap();
+            let decoded = decode_whole::<Req>(encode_response(&resp, version), version).unwrap();
             assert_eq!(decoded, resp, "v{version}");
         }
     }
@@ -282,7 +273,7 @@ mod tests {
             3, b'q', b'!', // error_message
             0, 0, // result tags, response tags
         ];
-        let resp = decode(Bytes::from_static(bytes), 3).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(bytes), 3).unwrap();
         assert_eq!(
             resp.results,
             vec![CreatePartitionsTopicResult {
@@ -322,9 +313,11 @@ mod tests {
 
     #[test]
     fn null_results_array_reads_as_empty() {
-        let resp = decode(Bytes::from_static(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), 1).unwrap();
+        let resp =
+            decode_whole::<Req>(Bytes::from_static(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), 1)
+                .unwrap();
         assert!(resp.results.is_empty());
-        let resp = decode(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 2).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 2).unwrap();
         assert!(resp.results.is_empty());
     }
 

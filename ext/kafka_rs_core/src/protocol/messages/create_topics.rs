@@ -180,7 +180,9 @@ impl<'a> Request for CreateTopicsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
+    use super::super::test_support::{
+        assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
+    };
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -488,24 +490,13 @@ mod tests {
         buf.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<CreateTopicsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = Req::decode_response(&mut r, version)?;
-        assert!(
-            r.is_empty(),
-            "v{version}: {} bytes left over",
-            r.remaining()
-        );
-        Ok(resp)
-    }
-
     #[test]
     fn response_round_trips_in_every_version() {
         let resp = sample_response();
         for version in VERSIONS {
             for null_configs in [false, true] {
                 let bytes = encode_response(&resp, version, null_configs);
-                let decoded = decode(bytes, version).unwrap();
+                let decoded = decode_whole::<Req>(bytes, version).unwrap();
                 assert_eq!(decoded, expected_response(&resp, version), "v{version}");
             }
         }
@@ -520,7 +511,7 @@ mod tests {
             0, 41, // error_code
             0, 2, b'n', b'o', // error_message
         ];
-        let resp = decode(Bytes::from_static(bytes), 3).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(bytes), 3).unwrap();
         assert_eq!(resp.throttle_time_ms, 5);
         assert_eq!(resp.topics[0].name, "t");
         assert_eq!(resp.topics[0].error_code, 41);

@@ -108,7 +108,9 @@ impl<'a> Request for DeleteTopicsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
+    use super::super::test_support::{
+        assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
+    };
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -284,22 +286,11 @@ mod tests {
         buf.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<DeleteTopicsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = Req::decode_response(&mut r, version)?;
-        assert!(
-            r.is_empty(),
-            "v{version}: {} bytes left over",
-            r.remaining()
-        );
-        Ok(resp)
-    }
-
     #[test]
     fn response_round_trips_in_every_version() {
         let resp = sample_response();
         for version in VERSIONS {
-            let decoded = decode(encode_response(&resp, version), version).unwrap();
+            let decoded = decode_whole::<Req>(encode_response(&resp, version), version).unwrap();
             assert_eq!(decoded, expected_response(&resp, version), "v{version}");
         }
     }
@@ -312,7 +303,7 @@ mod tests {
             0, 1, b't', // name
             0, 73, // error_code TOPIC_DELETION_DISABLED
         ];
-        let resp = decode(Bytes::from_static(bytes), 3).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(bytes), 3).unwrap();
         assert_eq!(
             resp.responses,
             vec![DeletableTopicResult {
@@ -338,7 +329,10 @@ mod tests {
             }
             buf.put_tagged_fields_if(compact);
             buf.put_tagged_fields_if(compact);
-            assert!(decode(buf.freeze(), version).is_err(), "v{version}");
+            assert!(
+                decode_whole::<Req>(buf.freeze(), version).is_err(),
+                "v{version}"
+            );
         }
     }
 
@@ -371,9 +365,11 @@ mod tests {
 
     #[test]
     fn null_responses_array_reads_as_empty() {
-        let resp = decode(Bytes::from_static(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), 3).unwrap();
+        let resp =
+            decode_whole::<Req>(Bytes::from_static(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), 3)
+                .unwrap();
         assert!(resp.responses.is_empty());
-        let resp = decode(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 6).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 6).unwrap();
         assert!(resp.responses.is_empty());
     }
 

@@ -173,7 +173,9 @@ fn skip_synonyms(r: &mut Reader, compact: bool) -> DecodeResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
+    use super::super::test_support::{
+        assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
+    };
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -441,22 +443,11 @@ mod tests {
         buf.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<DescribeConfigsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = Req::decode_response(&mut r, version)?;
-        assert!(
-            r.is_empty(),
-            "v{version}: {} bytes left over",
-            r.remaining()
-        );
-        Ok(resp)
-    }
-
     #[test]
     fn response_round_trips_in_every_version() {
         let resp = sample_response();
         for version in VERSIONS {
-            let decoded = decode(encode_response(&resp, version), version).unwrap();
+            let decoded = decode_whole::<Req>(encode_response(&resp, version), version).unwrap();
             assert_eq!(decoded, resp, "v{version}");
         }
     }
@@ -482,7 +473,7 @@ mod tests {
             5,    // synonym source
         ];
         for version in 1..=2 {
-            let resp = decode(Bytes::from_static(bytes), version).unwrap();
+            let resp = decode_whole::<Req>(Bytes::from_static(bytes), version).unwrap();
             assert_eq!(resp.throttle_time_ms, 5);
             let result = &resp.results[0];
             assert_eq!(result.error_code, 0);
@@ -524,7 +515,7 @@ mod tests {
             0,    // result tags
             0,    // response tags
         ];
-        let resp = decode(Bytes::from_static(bytes), 4).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(bytes), 4).unwrap();
         assert_eq!(
             resp,
             DescribeConfigsResponse {

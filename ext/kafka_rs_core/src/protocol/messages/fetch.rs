@@ -232,6 +232,7 @@ fn decode_partition(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::decode_whole;
     use super::*;
     use crate::protocol::codec::DecodeError;
 
@@ -381,13 +382,6 @@ mod tests {
             b.put_u8(0);
         }
         b.freeze()
-    }
-
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<FetchResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = FetchRequest::decode_response(&mut r, version)?;
-        assert!(r.is_empty(), "trailing bytes");
-        Ok(resp)
     }
 
     fn sample_request() -> FetchRequest<'static> {
@@ -607,7 +601,11 @@ mod tests {
     fn response_round_trips_in_every_version() {
         for v in FetchRequest::MIN_VERSION..=FetchRequest::MAX_VERSION {
             let resp = sample(v);
-            assert_eq!(decode(encode_response(&resp, v), v).unwrap(), resp, "v{v}");
+            assert_eq!(
+                decode_whole::<FetchRequest>(encode_response(&resp, v), v).unwrap(),
+                resp,
+                "v{v}"
+            );
         }
     }
 
@@ -627,7 +625,7 @@ mod tests {
             0, 0, 0, 3, 0xa, 0xb, 0xc,  //     records (3 bytes)
         ];
         let frame = Bytes::from_static(bytes);
-        let resp = decode(frame.clone(), 4).unwrap();
+        let resp = decode_whole::<FetchRequest>(frame.clone(), 4).unwrap();
         let p = &resp.topics[0].partitions[0];
         assert_eq!(resp.topics[0].topic, "t");
         assert_eq!((p.high_watermark, p.last_stable_offset), (8, 6));
@@ -658,7 +656,7 @@ mod tests {
         // v4: topics claiming i32::MAX elements.
         let bytes = [0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0];
         assert!(matches!(
-            decode(Bytes::copy_from_slice(&bytes), 4),
+            decode_whole::<FetchRequest>(Bytes::copy_from_slice(&bytes), 4),
             Err(DecodeError::Invalid { what: "array", .. })
         ));
         // v12: records claiming 2^31 bytes.
@@ -679,7 +677,7 @@ mod tests {
         b.put_uvarint(1 << 31); // records length 2^31 - 1
         b.put_slice(&[0; 8]);
         assert!(matches!(
-            decode(b.freeze(), 12),
+            decode_whole::<FetchRequest>(b.freeze(), 12),
             Err(DecodeError::Truncated { what: "bytes", .. })
         ));
     }

@@ -200,7 +200,9 @@ impl<'a> Request for ListOffsetsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{assert_every_prefix_fails, assert_mutations_never_panic};
+    use super::super::test_support::{
+        assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
+    };
     use super::*;
     use crate::protocol::codec::DecodeError;
     use bytes::Bytes;
@@ -478,22 +480,11 @@ mod tests {
         buf.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<ListOffsetsResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = Req::decode_response(&mut r, version)?;
-        assert!(
-            r.is_empty(),
-            "v{version}: {} bytes left over",
-            r.remaining()
-        );
-        Ok(resp)
-    }
-
     #[test]
     fn response_round_trips_in_every_version() {
         let resp = sample_response();
         for version in VERSIONS {
-            let decoded = decode(encode_response(&resp, version), version).unwrap();
+            let decoded = decode_whole::<Req>(encode_response(&resp, version), version).unwrap();
             assert_eq!(decoded, expected_response(&resp, version), "v{version}");
         }
     }
@@ -512,7 +503,7 @@ mod tests {
             0, 0, 0, 2, // leader_epoch
             0, 0, 0, // partition, topic, response tags
         ];
-        let resp = decode(Bytes::from_static(bytes), 6).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(bytes), 6).unwrap();
         assert_eq!(
             resp.topics[0].partitions[0],
             ListOffsetsPartitionResponse {
@@ -591,9 +582,9 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.put_i32(0);
         buf.put_i32(-1);
-        let resp = decode(buf.freeze(), 5).unwrap();
+        let resp = decode_whole::<Req>(buf.freeze(), 5).unwrap();
         assert!(resp.topics.is_empty());
-        let resp = decode(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 6).unwrap();
+        let resp = decode_whole::<Req>(Bytes::from_static(&[0, 0, 0, 0, 0, 0]), 6).unwrap();
         assert!(resp.topics.is_empty());
     }
 

@@ -221,6 +221,7 @@ fn decode_topic(r: &mut Reader, version: i16, compact: bool) -> DecodeResult<Met
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::decode_whole;
     use bytes::Bytes;
 
     use super::*;
@@ -350,13 +351,6 @@ mod tests {
         b.freeze()
     }
 
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<MetadataResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = MetadataRequest::decode_response(&mut r, version)?;
-        assert!(r.is_empty(), "trailing bytes");
-        Ok(resp)
-    }
-
     /// A response holding, for `version`, exactly what that version carries.
     fn sample(version: i16) -> MetadataResponse {
         let long_name = "t".repeat(200); // two-byte compact length
@@ -484,7 +478,11 @@ mod tests {
     fn response_round_trips_in_every_version() {
         for v in MetadataRequest::MIN_VERSION..=MetadataRequest::MAX_VERSION {
             let resp = sample(v);
-            assert_eq!(decode(encode_response(&resp, v), v).unwrap(), resp, "v{v}");
+            assert_eq!(
+                decode_whole::<MetadataRequest>(encode_response(&resp, v), v).unwrap(),
+                resp,
+                "v{v}"
+            );
         }
     }
 
@@ -512,7 +510,7 @@ mod tests {
             0, 0, 0, 1, 0, 0, 0, 5,     //     replicas [5]
             0, 0, 0, 1, 0, 0, 0, 5,     //     isr [5]
         ];
-        let resp = decode(Bytes::from_static(bytes), 1).unwrap();
+        let resp = decode_whole::<MetadataRequest>(Bytes::from_static(bytes), 1).unwrap();
         assert_eq!(
             resp,
             MetadataResponse {
@@ -548,7 +546,7 @@ mod tests {
     fn null_topic_name_is_an_error_before_v12() {
         let mut resp = sample(11);
         resp.topics[1].name = None;
-        assert!(decode(encode_response(&resp, 11), 11).is_err());
+        assert!(decode_whole::<MetadataRequest>(encode_response(&resp, 11), 11).is_err());
     }
 
     #[test]
@@ -557,7 +555,7 @@ mod tests {
         let bytes = [
             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
         ];
-        let resp = decode(Bytes::copy_from_slice(&bytes), 1).unwrap();
+        let resp = decode_whole::<MetadataRequest>(Bytes::copy_from_slice(&bytes), 1).unwrap();
         assert!(resp.brokers.is_empty() && resp.topics.is_empty());
         assert_eq!(resp.controller_id, -1);
     }
@@ -584,10 +582,16 @@ mod tests {
     fn hostile_array_counts_fail() {
         // v1: brokers claiming i32::MAX elements.
         let bytes = [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-        assert!(is_array_error(decode(Bytes::copy_from_slice(&bytes), 1)));
+        assert!(is_array_error(decode_whole::<MetadataRequest>(
+            Bytes::copy_from_slice(&bytes),
+            1
+        )));
         // v9: throttle, brokers claiming 2^32 - 2 elements (compact).
         let bytes = [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
-        assert!(is_array_error(decode(Bytes::copy_from_slice(&bytes), 9)));
+        assert!(is_array_error(decode_whole::<MetadataRequest>(
+            Bytes::copy_from_slice(&bytes),
+            9
+        )));
         // v1: a partition whose replica list claims i32::MAX elements.
         #[rustfmt::skip]
         let bytes: &[u8] = &[
@@ -596,6 +600,9 @@ mod tests {
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
             0x7f, 0xff, 0xff, 0xff, 0, 0,
         ];
-        assert!(is_array_error(decode(Bytes::from_static(bytes), 1)));
+        assert!(is_array_error(decode_whole::<MetadataRequest>(
+            Bytes::from_static(bytes),
+            1
+        )));
     }
 }

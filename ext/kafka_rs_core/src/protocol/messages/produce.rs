@@ -293,6 +293,7 @@ fn decode_partition(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::decode_whole;
     use super::*;
     use crate::protocol::codec::DecodeError;
 
@@ -412,13 +413,6 @@ mod tests {
             b.put_tagged_fields_if(compact);
         }
         b.freeze()
-    }
-
-    fn decode(bytes: Bytes, version: i16) -> DecodeResult<ProduceResponse> {
-        let mut r = Reader::new(bytes);
-        let resp = ProduceRequest::<ProduceRecord>::decode_response(&mut r, version)?;
-        assert!(r.is_empty(), "trailing bytes");
-        Ok(resp)
     }
 
     fn sample(version: i16) -> ProduceResponse {
@@ -657,7 +651,12 @@ mod tests {
             ..=ProduceRequest::<ProduceRecord>::MAX_VERSION
         {
             let resp = sample(v);
-            assert_eq!(decode(encode_response(&resp, v), v).unwrap(), resp, "v{v}");
+            assert_eq!(
+                decode_whole::<ProduceRequest::<ProduceRecord>>(encode_response(&resp, v), v)
+                    .unwrap(),
+                resp,
+                "v{v}"
+            );
         }
     }
 
@@ -674,7 +673,8 @@ mod tests {
             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // log_append_time -1
             0, 0, 0, 0,                         // throttle_time_ms 0
         ];
-        let resp = decode(Bytes::from_static(bytes), 3).unwrap();
+        let resp =
+            decode_whole::<ProduceRequest<ProduceRecord>>(Bytes::from_static(bytes), 3).unwrap();
         assert_eq!(
             resp,
             ProduceResponse {
@@ -715,7 +715,7 @@ mod tests {
     fn hostile_array_counts_fail() {
         let bytes = [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
         assert!(matches!(
-            decode(Bytes::copy_from_slice(&bytes), 3),
+            decode_whole::<ProduceRequest::<ProduceRecord>>(Bytes::copy_from_slice(&bytes), 3),
             Err(DecodeError::Invalid { what: "array", .. })
         ));
         // v9: record_errors claiming 2^32 - 2 entries.
@@ -731,7 +731,7 @@ mod tests {
         b.put_uvarint(u32::MAX);
         b.put_slice(&[0; 6]);
         assert!(matches!(
-            decode(b.freeze(), 9),
+            decode_whole::<ProduceRequest::<ProduceRecord>>(b.freeze(), 9),
             Err(DecodeError::Invalid { what: "array", .. })
         ));
     }

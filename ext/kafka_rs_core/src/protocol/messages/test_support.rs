@@ -1,9 +1,22 @@
-//! Checks shared by the response decoders' tests: hostile input must fail cleanly.
+//! Checks shared by the response decoders' tests: whole responses decode exactly, hostile input
+//! fails cleanly.
 
 use bytes::Bytes;
 
 use crate::protocol::api::Request;
-use crate::protocol::codec::Reader;
+use crate::protocol::codec::{DecodeResult, Reader};
+
+/// Decodes a response body of `version`; bytes left over after it fail the test.
+pub fn decode_whole<R: Request>(bytes: Bytes, version: i16) -> DecodeResult<R::Response> {
+    let mut r = Reader::new(bytes);
+    let resp = R::decode_response(&mut r, version)?;
+    assert!(
+        r.is_empty(),
+        "v{version}: {} bytes left over",
+        r.remaining()
+    );
+    Ok(resp)
+}
 
 /// Every strict prefix of a valid response `full` must fail to decode.
 pub fn assert_every_prefix_fails<R: Request>(full: &Bytes, version: i16) {
