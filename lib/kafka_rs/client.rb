@@ -16,17 +16,17 @@ module KafkaRs
     # @param logger [Logger, nil] receives the client's diagnostics (connections made and refused,
     #   metadata refreshes, topic changes, produce retries and failures) with progname "kafka_rs",
     #   at the logger's level; they are handed over on the calling thread after each call
-    # @param connect_timeout [Numeric] seconds to wait for a TCP connection
-    # @param socket_timeout [Numeric] seconds to wait for a response (on top of any time a request
-    #   itself asks the broker to wait)
+    # @param connect_timeout [Numeric, nil] seconds to wait for a TCP connection (nil: 10)
+    # @param socket_timeout [Numeric, nil] seconds to wait for a response, on top of any time a
+    #   request itself asks the broker to wait (nil: 10)
     # @param partitioner [nil, Symbol, #call] default partitioner of this client's producers
     def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
                    socket_timeout: 10, partitioner: nil)
       brokers = Validation.seed_brokers!(seed_brokers)
       raise TypeError, "client_id must be a String, got #{client_id.class}" unless client_id.is_a?(String)
 
-      Validation.positive_number!(connect_timeout, "connect_timeout")
-      Validation.positive_number!(socket_timeout, "socket_timeout")
+      connect_timeout = Validation.timeout!(connect_timeout, "connect_timeout", 10)
+      socket_timeout = Validation.timeout!(socket_timeout, "socket_timeout", 10)
       unless logger.nil? || logger.respond_to?(:add)
         raise TypeError, "logger must be a Logger (respond to #add), got #{logger.class}"
       end
@@ -120,7 +120,7 @@ module KafkaRs
       Validation.topic!(name, "name")
       Validation.integer!(num_partitions, "num_partitions", min: 1)
       Validation.integer!(replication_factor, "replication_factor", min: 1)
-      Validation.positive_number!(timeout, "timeout")
+      timeout = Validation.timeout!(timeout, "timeout", 30)
       raise TypeError, "config must be a Hash, got #{config.class}" unless config.is_a?(Hash)
 
       configs = config.map { |k, v| [k.to_s, v.to_s] }
@@ -132,7 +132,7 @@ module KafkaRs
     def delete_topic(name, timeout: 30)
       check_open!
       Validation.topic!(name, "name")
-      Validation.positive_number!(timeout, "timeout")
+      timeout = Validation.timeout!(timeout, "timeout", 30)
       logged { @native.delete_topic(name, timeout.to_f) }
       nil
     end
@@ -142,7 +142,7 @@ module KafkaRs
       check_open!
       Validation.topic!(name, "name")
       Validation.integer!(num_partitions, "num_partitions", min: 1)
-      Validation.positive_number!(timeout, "timeout")
+      timeout = Validation.timeout!(timeout, "timeout", 30)
       logged { @native.create_partitions(name, num_partitions, timeout.to_f) }
       nil
     end

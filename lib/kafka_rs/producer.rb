@@ -21,9 +21,15 @@ module KafkaRs
     CODECS = { nil => "none", none: "none", gzip: "gzip", snappy: "snappy", lz4: "lz4", zstd: "zstd" }.freeze
 
     # @api private: use {Client#producer}
+    #
+    # @param interceptors [Array<#call>] each `call(pending_message)` returns the message to
+    #   buffer instead (ruby-kafka's producer interceptors); one that raises is logged and skipped
+    # @param allow_auto_create_topics [Boolean] producing to a topic that does not exist creates
+    #   it where the broker allows auto-creation (the Java producer's and ruby-kafka's behaviour)
     def initialize(client:, native_client:, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
-                   max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1)
+                   max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1,
+                   interceptors: [], allow_auto_create_topics: true)
       acks = ACKS.fetch(required_acks) do
         raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
       end
@@ -31,23 +37,35 @@ module KafkaRs
         raise ArgumentError, "compression_codec must be nil, :gzip, :snappy, :lz4 or :zstd, " \
                              "got #{compression_codec.inspect}"
       end
-      Validation.positive_number!(ack_timeout, "ack_timeout")
+      ack_timeout = Validation.timeout!(ack_timeout, "ack_timeout", 5)
+      retry_backoff = 1 if retry_backoff.nil?
       Validation.integer!(max_retries, "max_retries", min: 0)
       Validation.integer!(compression_threshold, "compression_threshold", min: 1)
       Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
       @max_buffer_size = Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       @max_buffer_bytesize = Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
+      @interceptors = Producer.interceptors!(interceptors)
+      unless [true, false].include?(allow_auto_create_topics)
+        raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
+      end
+
       @client = client
       @partitioner = Partitioners.resolve(partitioner)
       @native = Native::Producer.new(native_client, acks, ack_timeout.to_f, max_retries, retry_backoff.to_f,
                                      @partitioner.is_a?(String) ? @partitioner : "crc32", codec,
-                                     compression_threshold)
+                                     compression_threshold, allow_auto_create_topics)
       @buffer = []
       @buffer_bytesize = 0
       @lock = Mutex.new
+      # Held for a whole delivery, so that two threads never send the same buffer twice.
+      @deliver_lock = Mutex.new
     end
 
     # Appends a message to the buffer. Nothing is sent until {#deliver_messages}.
+    #
+    # Arguments are converted as ruby-kafka converts them: `value`, `key` and `partition_key`
+    # through `to_s` (nil stays nil), `partition` through `Integer()`, header keys and values
+    # through `to_s` (a nil header value is sent as ""). Interceptors then see the message.
     #
     # @param value [String, nil] the message value (nil for a tombstone)
     # @param topic [String]
@@ -60,13 +78,14 @@ module KafkaRs
     # @return [nil]
     def produce(value, topic:, key: nil, headers: NO_HEADERS, partition: nil, partition_key: nil, create_time: nil)
       entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
-      size = (value ? value.bytesize : 0) + (key ? key.bytesize : 0)
+      entry = intercept(entry) unless @interceptors.empty?
+      size = Producer.entry_bytesize(entry)
       @lock.synchronize do
         if @buffer.size >= @max_buffer_size
-          raise BufferOverflow, "Cannot produce to #{topic}, max buffer size (#{@max_buffer_size} messages) reached"
+          raise BufferOverflow, "Cannot produce to #{entry[2]}, max buffer size (#{@max_buffer_size} messages) reached"
         end
         if @buffer_bytesize + size > @max_buffer_bytesize
-          raise BufferOverflow, "Cannot produce to #{topic}, max buffer bytesize (#{@max_buffer_bytesize} bytes) reached"
+          raise BufferOverflow, "Cannot produce to #{entry[2]}, max buffer bytesize (#{@max_buffer_bytesize} bytes) reached"
         end
 
         @buffer << entry
@@ -75,28 +94,24 @@ module KafkaRs
       nil
     end
 
-    # Sends every buffered message. Delivered messages leave the buffer; on failure the others
-    # stay and {DeliveryFailed} lists them (its `cause` is the first underlying error).
+    # Sends every buffered message. A message leaves the buffer only once the broker has
+    # acknowledged it (with `required_acks: 0`, once it is written to the socket).
+    #
+    # On any failure (a broker error after the retries, a closed client, an unknown topic, a
+    # partitioner that raised) the undelivered messages stay in the buffer in their original
+    # order, ahead of anything produced meanwhile, and {DeliveryFailed} lists them (its `cause`
+    # is the first underlying error). An interrupt while waiting (Thread#raise, Timeout, Ctrl-C)
+    # leaves every message of the call in the buffer and goes on as it was raised; the broker
+    # may have received some of them, so a later delivery can repeat them (at-least-once).
     #
     # @raise [DeliveryFailed]
     # @return [nil]
     def deliver_messages
-      entries = @lock.synchronize do
-        taken = @buffer
-        @buffer = []
-        @buffer_bytesize = 0
-        taken
+      @deliver_lock.synchronize do
+        # Interrupts are held off except while the delivery runs, so none can arrive between
+        # taking the buffer and putting the undelivered messages back.
+        Thread.handle_interrupt(Object => :never) { deliver_buffer }
       end
-      return nil if entries.empty?
-
-      failed, errors = deliver_entries(entries)
-      return nil if failed.empty?
-
-      @lock.synchronize do
-        @buffer = failed + @buffer
-        @buffer_bytesize = @buffer.sum { |e| Producer.entry_bytesize(e) }
-      end
-      Producer.raise_delivery_failed(failed, errors)
     end
 
     # @return [Integer] number of buffered messages
@@ -123,24 +138,39 @@ module KafkaRs
       nil
     end
 
-    # Releases the producer. Buffered messages are dropped; the client's connections stay open.
+    # Releases the producer; the client's connections stay open. Messages still buffered are not
+    # dropped silently: they stay in the buffer ({#buffer_size}) and a warning names how many.
     def shutdown
-      clear_buffer
+      left = buffer_size
+      @client.logger&.warn("kafka_rs") { "producer shut down with #{left} undelivered messages in its buffer" } if left.positive?
+      nil
     end
 
     # @api private
-    # Validates one message and returns the entry the native producer takes.
-    # The common case (String or nil fields, a topic seen before, no headers, no explicit time)
-    # takes the inline checks; anything else goes through {Validation}, which names the argument.
+    # Validates and converts one message (ruby-kafka's conversions, see {#produce}) and returns
+    # the entry the native producer takes. The common case (String or nil fields, a topic seen
+    # before, no headers, no explicit time) takes the inline checks.
     def self.entry(value, topic, key, headers, partition, partition_key, create_time)
-      Validation.bytes_or_nil!(value, "value") unless value.nil? || value.is_a?(String)
+      # `String === x` and `nil.equal?(x)`, unlike `x.is_a?`, also work for a BasicObject.
+      value = Validation.to_bytes!(value, "value") unless String === value || nil.equal?(value)
+      topic = Validation.topic_name!(topic) unless String === topic
       Validation.topic_cached!(topic)
-      Validation.bytes_or_nil!(key, "key") unless key.nil? || key.is_a?(String)
-      Validation.partition!(partition) unless partition.nil?
-      Validation.bytes_or_nil!(partition_key, "partition_key") unless partition_key.nil?
+      key = Validation.to_bytes!(key, "key") unless String === key || nil.equal?(key)
+      partition = Validation.to_partition!(partition) unless nil.equal?(partition)
+      partition_key = Validation.to_bytes!(partition_key, "partition_key") unless nil.equal?(partition_key)
       headers = headers.equal?(NO_HEADERS) ? nil : Validation.headers!(headers)
       time = create_time.nil? ? Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) : Validation.timestamp_ms!(create_time)
       [value, key, topic, partition, partition_key, headers, time]
+    end
+
+    # @api private
+    def self.interceptors!(interceptors)
+      raise TypeError, "interceptors must be an Array, got #{interceptors.class}" unless interceptors.is_a?(Array)
+
+      interceptors.each_with_index do |i, n|
+        raise TypeError, "interceptors[#{n}] must respond to #call, got #{i.class}" unless i.respond_to?(:call)
+      end
+      interceptors.dup.freeze
     end
 
     # @api private
@@ -153,9 +183,20 @@ module KafkaRs
 
     # @api private
     # Delivers entries through the native producer; returns [failed entries, their errors].
+    # A failure of the whole call (closed client, unknown topic or error raised by a Ruby
+    # partitioner, internal error) fails every entry with that error. Anything else that is
+    # raised (an interrupt while waiting) goes on; the caller then still holds every entry.
     def deliver_entries(entries)
-      assign_partitions(entries) if @partitioner.respond_to?(:call)
-      results = @client.logged { @native.deliver(entries) }
+      begin
+        assign_partitions(entries) if @partitioner.respond_to?(:call)
+      rescue StandardError => e
+        return [entries, [e]]
+      end
+      results = begin
+        @client.logged { @native.deliver(entries) }
+      rescue KafkaRs::Error => e
+        return [entries, [e]]
+      end
       failed = []
       errors = []
       results.each_with_index do |result, i|
@@ -174,6 +215,55 @@ module KafkaRs
 
     private
 
+    # Runs with interrupts held off (see {#deliver_messages}).
+    def deliver_buffer
+      entries = @lock.synchronize do
+        taken = @buffer
+        @buffer = []
+        @buffer_bytesize = 0
+        taken
+      end
+      return nil if entries.empty?
+
+      undelivered = entries
+      errors = nil
+      begin
+        undelivered, errors = Thread.handle_interrupt(Object => :immediate) { deliver_entries(entries) }
+      ensure
+        restore(undelivered) unless undelivered.empty?
+      end
+      Producer.raise_delivery_failed(undelivered, errors) unless undelivered.empty?
+      nil
+    end
+
+    # Puts undelivered entries back at the front of the buffer, in their original order.
+    def restore(entries)
+      @lock.synchronize do
+        @buffer = entries + @buffer
+        @buffer_bytesize += entries.sum { |e| Producer.entry_bytesize(e) }
+      end
+    end
+
+    # ruby-kafka's interceptor chain: each gets the message and returns the one to buffer; one
+    # that raises is logged and skipped.
+    def intercept(entry)
+      message = PendingMessage.from_entry(entry)
+      @interceptors.each do |interceptor|
+        message = interceptor.call(message)
+      rescue StandardError => e
+        @client.logger&.warn("kafka_rs") do
+          "producer interceptor #{interceptor.class} failed for topic #{message.topic}: #{e.class}: #{e.message}"
+        end
+      end
+      unless message.respond_to?(:value) && message.respond_to?(:topic)
+        raise TypeError, "an interceptor returned #{message.class}, not a message"
+      end
+
+      Producer.entry(message.value, message.topic, message.key,
+                     message.headers.nil? || message.headers.empty? ? NO_HEADERS : message.headers,
+                     message.partition, message.partition_key, message.create_time)
+    end
+
     # A callable partitioner picks partitions in Ruby: `call(partition_count, message)`.
     def assign_partitions(entries)
       counts = {}
@@ -181,7 +271,7 @@ module KafkaRs
         next unless entry[3].nil?
 
         topic = entry[2]
-        count = counts[topic] ||= @client.partitions_for(topic)
+        count = counts[topic] ||= @client.logged { @native.partition_count(topic) }
         partition = @partitioner.call(count, PendingMessage.from_entry(entry))
         entry[3] = Validation.partition!(partition, "partitioner result", allow_nil: false)
       end

@@ -40,6 +40,35 @@ module KafkaRs
       raise TypeError, "#{name} must be a String or nil, got #{value.class}"
     end
 
+    # ruby-kafka's conversion of message values, keys and partition keys: nil stays nil, anything
+    # else goes through `to_s` (so 42 is sent as "42").
+    def to_bytes!(value, name)
+      return value if nil.equal?(value) || String === value
+
+      string = begin
+        value.to_s
+      rescue NoMethodError
+        raise TypeError, "#{name} must be a String or respond to to_s, got #{Validation.class_name(value)}"
+      end
+      raise TypeError, "#{name}.to_s must return a String, got #{Validation.class_name(string)}" unless String === string # rubocop:disable Style/CaseEquality
+
+      string
+    end
+
+    # The class of any object, BasicObjects included (they lack #class).
+    def class_name(object)
+      Kernel.instance_method(:class).bind_call(object)
+    rescue TypeError
+      "BasicObject"
+    end
+
+    # Topic names are Strings; a Symbol is taken by name, as ruby-kafka does.
+    def topic_name!(topic, name = "topic")
+      topic = topic.to_s if Symbol === topic
+      raise TypeError, "#{name} must be a String, got #{topic.class}" unless String === topic # rubocop:disable Style/CaseEquality
+      topic!(topic, name)
+    end
+
     def partition!(partition, name = "partition", allow_nil: true)
       return nil if partition.nil? && allow_nil
       raise TypeError, "#{name} must be an Integer, got #{partition.class}" unless partition.is_a?(Integer)
@@ -49,18 +78,32 @@ module KafkaRs
       partition
     end
 
+    # ruby-kafka's conversion of an explicit partition: `Integer(partition)` ("3" and 3.0 are 3).
+    def to_partition!(partition, name = "partition")
+      return nil if nil.equal?(partition)
+
+      unless Integer === partition
+        partition = begin
+          Integer(partition)
+        rescue ArgumentError, TypeError, FloatDomainError => e
+          raise e.class, "#{name}: #{e.message}"
+        end
+      end
+      partition!(partition, name)
+    end
+
+    # Header keys and values through `to_s`, as ruby-kafka sends them; a nil value is sent as an
+    # empty String (ruby-kafka's behaviour, which its own specs assert).
     def headers!(headers)
-      return nil if headers.nil? || headers.empty?
+      return nil if headers.nil?
       raise TypeError, "headers must be a Hash, got #{headers.class}" unless headers.is_a?(Hash)
+      return nil if headers.empty?
 
       headers.each_with_object({}) do |(k, v), out|
-        key = k.is_a?(Symbol) ? k.to_s : k
-        raise TypeError, "headers keys must be Strings, got #{k.class}" unless key.is_a?(String)
+        key = k.is_a?(String) ? k : to_bytes!(k, "headers key")
+        raise TypeError, "headers keys must not be nil" if key.nil?
 
-        value = v.is_a?(Symbol) || v.is_a?(Numeric) ? v.to_s : v
-        raise TypeError, "headers[#{key.inspect}] must be a String or nil, got #{v.class}" unless value.nil? || value.is_a?(String)
-
-        out[key] = value
+        out[key] = v.nil? ? "" : to_bytes!(v, "headers[#{key.inspect}]")
       end
     end
 
@@ -80,14 +123,26 @@ module KafkaRs
       value
     end
 
-    # Milliseconds since the epoch for a Time (or Integer milliseconds).
+    # Milliseconds since the epoch for a Time (or anything with `to_time`: DateTime,
+    # ActiveSupport::TimeWithZone), or Integer milliseconds.
     def timestamp_ms!(time, name = "create_time")
       case time
       when nil then Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
       when Time then (time.to_r * 1000).to_i
       when Integer then time
-      else raise TypeError, "#{name} must be a Time, got #{time.class}"
+      else
+        raise TypeError, "#{name} must be a Time, got #{time.class}" unless time.respond_to?(:to_time)
+
+        converted = time.to_time
+        raise TypeError, "#{name}.to_time must return a Time, got #{converted.class}" unless converted.is_a?(Time)
+
+        (converted.to_r * 1000).to_i
       end
+    end
+
+    # A timeout option: nil means the default, as in ruby-kafka.
+    def timeout!(value, name, default)
+      value.nil? ? default : positive_number!(value, name)
     end
 
     # Normalizes seed brokers: an Array, or a comma-separated String.

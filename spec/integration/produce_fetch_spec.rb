@@ -148,11 +148,28 @@ RSpec.describe "produce/fetch round trips", :integration do
     expect(fetch_all(kafka, t).map(&:value)).to eq(["ok"])
   end
 
-  it "fails delivery to a missing topic with UnknownTopicOrPartition as cause" do
+  it "fails delivery to a missing topic with UnknownTopicOrPartition naming it, when auto-creation is off" do
     missing = "spec-missing-#{SecureRandom.hex(4)}"
-    expect { kafka.deliver_message("x", topic: missing, retries: 0) }
-      .to raise_error(KafkaRs::DeliveryFailed) { |e| expect(e.cause).to be_a(KafkaRs::UnknownTopicOrPartition) }
+    p = kafka.producer(allow_auto_create_topics: false, max_retries: 0)
+    p.produce("x", topic: missing)
+    expect { p.deliver_messages }.to raise_error(KafkaRs::DeliveryFailed) { |e|
+      expect(e.cause).to be_a(KafkaRs::UnknownTopicOrPartition)
+      expect(e.cause.message).to include(missing)
+      expect(e.message).to include(missing)
+    }
+    expect(p.buffer_size).to eq(1)
     expect(kafka.has_topic?(missing)).to be(false)
+  end
+
+  it "creates a missing topic on first produce where the broker allows it (the default)" do
+    missing = "spec-auto-#{SecureRandom.hex(4)}"
+    (@created_topics ||= []) << missing
+    kafka.deliver_message("first", topic: missing, key: "k")
+    p = kafka.producer
+    p.produce("second", topic: missing)
+    p.deliver_messages
+    expect(kafka.has_topic?(missing)).to be(true)
+    expect(fetch_all(kafka, missing).map(&:value)).to eq(%w[first second])
   end
 
   it "each_message reads across partitions" do
@@ -218,7 +235,7 @@ RSpec.describe "produce/fetch round trips", :integration do
     k.deliver_message("compat", topic: t)
     expect(fetch_all(k, t).map(&:value)).to eq(["compat"])
     expect(Kafka::DeliveryFailed).to equal(KafkaRs::DeliveryFailed)
-    expect { k.deliver_message("x", topic: "spec-missing-#{SecureRandom.hex(4)}", retries: 0) }
+    expect { k.deliver_message("x", topic: t, partition: 9, retries: 0) }
       .to raise_error(Kafka::DeliveryFailed)
     drop_topics(k)
     k.close

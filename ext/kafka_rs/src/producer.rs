@@ -44,9 +44,10 @@ fn invalid(arg: &'static str, message: String) -> Error {
 
 impl NativeProducer {
     /// `Native::Producer.new(client, acks, ack_timeout, max_retries, retry_backoff, partitioner,
-    /// compression, compression_threshold)`; `partitioner` is `"crc32"` or `"murmur2"`,
-    /// `compression` `"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`; batches with fewer than
-    /// `compression_threshold` records go uncompressed.
+    /// compression, compression_threshold, auto_create_topics)`; `partitioner` is `"crc32"` or
+    /// `"murmur2"`, `compression` `"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`; batches
+    /// with fewer than `compression_threshold` records go uncompressed; `auto_create_topics`
+    /// asks the broker to create missing topics (where it allows that).
     #[allow(clippy::too_many_arguments)]
     fn new(
         client: &NativeClient,
@@ -57,6 +58,7 @@ impl NativeProducer {
         partitioner: String,
         compression: String,
         compression_threshold: usize,
+        auto_create_topics: bool,
     ) -> Result<Self, Error> {
         let secs = |arg, s: f64| {
             Duration::try_from_secs_f64(s)
@@ -99,6 +101,7 @@ impl NativeProducer {
             partitioner,
             compression,
             compression_threshold: compression_threshold.max(1),
+            auto_create_topics,
             ..ProduceOptions::default()
         };
         Ok(NativeProducer {
@@ -145,6 +148,24 @@ impl NativeProducer {
             }
         }
         Ok(out)
+    }
+}
+
+impl NativeProducer {
+    /// `partition_count(topic)`: the topic's number of partitions as this producer sees it
+    /// (creating the topic where the producer and the broker allow it), for partitioners
+    /// written in Ruby.
+    fn partition_count(&self, topic: String) -> Result<usize, Error> {
+        let producer = self.core()?;
+        gvl::block_on(async move {
+            let auto_create = producer.options().auto_create_topics;
+            producer
+                .client()
+                .topic_with(&topic, auto_create)
+                .await
+                .map(|t| t.partitions.len())
+        })?
+        .map_err(to_ruby)
     }
 }
 
@@ -231,7 +252,11 @@ impl Converter {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Producer", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeProducer::new, 8))?;
+    class.define_singleton_method("new", function!(NativeProducer::new, 9))?;
     class.define_method("deliver", method!(NativeProducer::deliver, 1))?;
+    class.define_method(
+        "partition_count",
+        method!(NativeProducer::partition_count, 1),
+    )?;
     Ok(())
 }

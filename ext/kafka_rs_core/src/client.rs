@@ -178,6 +178,17 @@ impl Client {
     /// Fetches metadata for `topics` (`None`: every topic; `Some(&[])`: brokers only) and
     /// installs the merged snapshot.
     pub async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<Arc<ClusterSnapshot>> {
+        self.refresh_metadata_with(topics, false).await
+    }
+
+    /// [`refresh_metadata`](Self::refresh_metadata), asking the broker to create the named topics
+    /// that do not exist when `auto_create` is set (brokers do so only where
+    /// `auto.create.topics.enable` is on; the Java producer asks the same way).
+    pub async fn refresh_metadata_with(
+        &self,
+        topics: Option<&[&str]>,
+        auto_create: bool,
+    ) -> Result<Arc<ClusterSnapshot>> {
         self.check_open()?;
         let started = Instant::now();
         let _guard = self.inner.refreshing.lock().await;
@@ -195,7 +206,7 @@ impl Client {
         let conn = self.any_broker().await?;
         let req = MetadataRequest {
             topics,
-            allow_auto_topic_creation: false,
+            allow_auto_topic_creation: auto_create && topics.is_some_and(|t| !t.is_empty()),
         };
         let resp = conn.request(&req).await?;
         self.inner.events.log(Level::Debug, || match topics {
@@ -219,6 +230,14 @@ impl Client {
     /// Metadata for one topic, from the snapshot when fresh, else refreshed. An unknown topic is
     /// an `UNKNOWN_TOPIC_OR_PARTITION` error.
     pub async fn topic(&self, topic: &str) -> Result<Arc<TopicInfo>> {
+        self.topic_with(topic, false).await
+    }
+
+    /// [`topic`](Self::topic) for producing: with `auto_create`, a topic that does not exist is
+    /// created where the broker allows it, and this waits (up to the request timeout) until the
+    /// new topic's partitions have leaders, polling metadata with a short backoff rather than
+    /// failing the first produce with a retriable error.
+    pub async fn topic_with(&self, topic: &str, auto_create: bool) -> Result<Arc<TopicInfo>> {
         let fresh = |snap: &ClusterSnapshot| {
             let info = snap.topics.get(topic)?;
             let at = snap.refreshed.get(topic)?;
@@ -228,16 +247,25 @@ impl Client {
         if let Some(info) = fresh(&self.snapshot()) {
             return Ok(info);
         }
-        let snap = self.refresh_metadata(Some(&[topic])).await?;
-        let info = snap
-            .topics
-            .get(topic)
-            .cloned()
-            .ok_or_else(|| Error::kafka(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, topic))?;
-        if !info.error.is_ok() {
-            return Err(Error::kafka(info.error, topic));
+        let deadline = Instant::now() + self.inner.config.connection.request_timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let snap = self
+                .refresh_metadata_with(Some(&[topic]), auto_create)
+                .await?;
+            let result = topic_from_snapshot(&snap, topic);
+            // A topic being auto-created shows up as LEADER_NOT_AVAILABLE, or with partitions
+            // that have no leader yet, for a moment.
+            let settling = match &result {
+                Ok(info) => !info.is_ready(),
+                Err(e) => e.code() == Some(ErrorCode::LEADER_NOT_AVAILABLE),
+            };
+            if !auto_create || !settling || Instant::now() + pause > deadline {
+                return result;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
-        Ok(info)
     }
 
     /// A connection to the leader of `topic`/`partition`.
@@ -273,6 +301,27 @@ impl Client {
             None => self.any_broker().await,
         }
     }
+}
+
+/// A topic's entry in `snap`: errors for a topic the cluster does not know, a topic-level error
+/// code, and a topic whose metadata lists no partitions (which would leave nothing to produce to
+/// or read from).
+fn topic_from_snapshot(snap: &ClusterSnapshot, topic: &str) -> Result<Arc<TopicInfo>> {
+    let info = snap
+        .topics
+        .get(topic)
+        .cloned()
+        .ok_or_else(|| Error::kafka(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, topic))?;
+    if !info.error.is_ok() {
+        return Err(Error::kafka(info.error, topic));
+    }
+    if info.partitions.is_empty() {
+        return Err(Error::kafka(
+            ErrorCode::LEADER_NOT_AVAILABLE,
+            format!("{topic}: the cluster's metadata lists no partitions for it"),
+        ));
+    }
+    Ok(info)
 }
 
 async fn reap_idle_connections(inner: Weak<Inner>) {

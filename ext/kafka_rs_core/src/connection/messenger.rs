@@ -88,16 +88,25 @@ pub struct BrokerConnection {
     addr: BrokerAddr,
     config: Arc<ConnectionConfig>,
     shared: Arc<Shared>,
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: mpsc::UnboundedSender<Outgoing>,
     versions: OnceLock<ApiVersionTable>,
+    /// The reader task, then the writer task.
     tasks: [AbortHandle; 2],
 }
 
+/// A frame for the writer task; `written` (for requests without a response) is told once the
+/// frame is on the socket.
+struct Outgoing {
+    frame: Bytes,
+    written: Option<oneshot::Sender<()>>,
+}
+
 impl Drop for BrokerConnection {
+    /// Stops reading at once. The writer task is not aborted: the channel closes with this
+    /// sender, and the writer finishes writing the frames already queued (a produce with
+    /// `acks = 0` counts as sent once its frame is written), then shuts the socket down.
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.tasks[0].abort();
     }
 }
 
@@ -236,19 +245,44 @@ impl BrokerConnection {
         Ok(R::decode_response(&mut r, version)?)
     }
 
-    /// Sends a request the broker will not answer (a produce with `acks = 0`).
-    pub fn send_without_response<R: Request>(&self, req: &R) -> Result<()> {
+    /// Sends a request the broker will not answer (a produce with `acks = 0`) and returns once
+    /// its frame has been written to the socket: that is all such a request can promise.
+    pub async fn send_without_response<R: Request>(&self, req: &R) -> Result<()> {
         let version = self.version_for::<R>()?;
         let frame = frame::encode_request(req, version, &self.config.client_id);
-        self.enqueue(frame, None).map(|_| ())
+        let (tx, rx) = oneshot::channel();
+        self.enqueue_frame(frame, None, Some(tx))?;
+        match tokio::time::timeout(self.config.request_timeout, rx).await {
+            Ok(Ok(())) => Ok(()),
+            // The writer dropped the notice: the connection failed before the frame went out.
+            Ok(Err(_)) => Err(self.gone()),
+            Err(_) => {
+                let err = Error::Timeout {
+                    broker: self.shared.broker.clone(),
+                    api: R::API_KEY.name(),
+                    timeout_ms: self.config.request_timeout.as_millis() as u64,
+                };
+                self.shared.poison(err.clone());
+                Err(err)
+            }
+        }
     }
 
     /// Assigns a correlation id, registers the waiter (unless `tagged_header` is `None`: no
     /// response expected) and queues the frame for the writer.
     fn enqueue(
         &self,
+        frame: BytesMut,
+        tagged_header: Option<bool>,
+    ) -> Result<Option<oneshot::Receiver<Reply>>> {
+        self.enqueue_frame(frame, tagged_header, None)
+    }
+
+    fn enqueue_frame(
+        &self,
         mut frame: BytesMut,
         tagged_header: Option<bool>,
+        written: Option<oneshot::Sender<()>>,
     ) -> Result<Option<oneshot::Receiver<Reply>>> {
         let mut st = self
             .shared
@@ -266,7 +300,11 @@ impl BrokerConnection {
             st.waiters.insert(id, Waiter { tx, tagged_header });
             rx
         });
-        if self.writer.send(frame.freeze()).is_err() {
+        let outgoing = Outgoing {
+            frame: frame.freeze(),
+            written,
+        };
+        if self.writer.send(outgoing).is_err() {
             st.waiters.remove(&id);
             return Err(self.gone());
         }
@@ -327,16 +365,19 @@ async fn read_loop(mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>, shar
 
 async fn write_loop(
     mut socket: OwnedWriteHalf,
-    mut frames: mpsc::UnboundedReceiver<Bytes>,
+    mut frames: mpsc::UnboundedReceiver<Outgoing>,
     shared: Arc<Shared>,
 ) {
-    while let Some(frame) = frames.recv().await {
-        if let Err(e) = socket.write_all(&frame).await {
+    while let Some(out) = frames.recv().await {
+        if let Err(e) = socket.write_all(&out.frame).await {
             shared.poison(Error::Connection {
                 broker: shared.broker.clone(),
                 message: e.to_string(),
             });
             return;
+        }
+        if let Some(written) = out.written {
+            let _ = written.send(());
         }
     }
     let _ = socket.shutdown().await;

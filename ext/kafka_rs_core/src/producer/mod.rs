@@ -63,6 +63,8 @@ pub struct ProduceOptions {
     pub compression_threshold: usize,
     pub max_batch_bytes: usize,
     pub max_request_bytes: usize,
+    /// Ask the broker to create topics that do not exist (where it allows auto-creation).
+    pub auto_create_topics: bool,
 }
 
 impl ProduceOptions {
@@ -88,6 +90,7 @@ impl Default for ProduceOptions {
             compression_threshold: 1,
             max_batch_bytes: 1_000_000,
             max_request_bytes: 8 * 1024 * 1024,
+            auto_create_topics: true,
         }
     }
 }
@@ -168,7 +171,11 @@ impl Producer {
                 let t = match topics.iter().rposition(|(name, _)| *name == &*msg.topic) {
                     Some(t) => t,
                     None => {
-                        topics.push((&msg.topic, self.client.topic(&msg.topic).await));
+                        let info = self
+                            .client
+                            .topic_with(&msg.topic, self.opts.auto_create_topics)
+                            .await;
+                        topics.push((&msg.topic, info));
                         topics.len() - 1
                     }
                 };
@@ -207,7 +214,7 @@ impl Producer {
                     Err(e) => retry.push((i, e)),
                 }
             }
-            // 3: batches and requests.
+            // 3: batches and requests, sent leader by leader concurrently.
             let mut sends = Vec::new();
             for (leader, parts) in by_leader {
                 let parts = parts
@@ -215,9 +222,7 @@ impl Producer {
                     .map(|((t, p), indices)| ((topics[t].0, p), indices))
                     .collect();
                 let chunks = self.chunk(messages, parts);
-                for request in self.pack(chunks) {
-                    sends.push(self.send_request(leader, messages, request));
-                }
+                sends.push(self.send_to_leader(leader, messages, chunks));
             }
             // 4: settle.
             for outcome in join_all(sends).await {
@@ -305,6 +310,72 @@ impl Producer {
         chunks
     }
 
+    /// Sends one leader's batches, never two requests for the same partition at once: wave `k`
+    /// carries the `k`-th batch of every partition (packed into requests sent concurrently),
+    /// and the next wave starts when it is answered. A partition whose batch failed with a
+    /// retriable error sends nothing more this round: its later batches fail with the same
+    /// error, so the retry keeps them behind it and the partition's order holds.
+    async fn send_to_leader<'a>(
+        &self,
+        leader: i32,
+        messages: &[OutgoingMessage],
+        chunks: Vec<Chunk<'a>>,
+    ) -> Vec<(usize, DeliveryResult)> {
+        let waves = into_waves(chunks);
+        let mut out = Vec::new();
+        let mut stopped: Vec<((&str, i32), Error)> = Vec::new();
+        for wave in waves {
+            let mut sends = Vec::new();
+            for chunk in wave {
+                let key = (chunk.topic, chunk.partition);
+                match stopped.iter().find(|(p, _)| *p == key) {
+                    Some((_, e)) => out.extend(chunk.indices.iter().map(|&i| (i, Err(e.clone())))),
+                    None => sends.push(chunk),
+                }
+            }
+            let requests = self.pack(sends);
+            // Each batch by its partition and its first message (a retriable failure fails the
+            // whole batch, so the first message tells).
+            let firsts: Vec<Vec<((&str, i32), usize)>> = requests
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|c| {
+                            (
+                                (c.topic, c.partition),
+                                c.indices.first().copied().unwrap_or(usize::MAX),
+                            )
+                        })
+                        .collect()
+                })
+                .collect();
+            let answered = join_all(
+                requests
+                    .into_iter()
+                    .map(|r| self.send_request(leader, messages, r))
+                    .collect(),
+            )
+            .await;
+            for (results, firsts) in answered.into_iter().zip(firsts) {
+                let retriable = |res: &DeliveryResult| matches!(res, Err(e) if e.is_retriable());
+                if results.iter().any(|(_, res)| retriable(res)) {
+                    for (key, first) in firsts {
+                        let failed = results
+                            .iter()
+                            .find(|(i, res)| *i == first && retriable(res));
+                        if let Some((_, Err(e))) = failed {
+                            if !stopped.iter().any(|(p, _)| *p == key) {
+                                stopped.push((key, e.clone()));
+                            }
+                        }
+                    }
+                }
+                out.extend(results);
+            }
+        }
+        out
+    }
+
     /// Packs batches into requests of at most `max_request_bytes`; a partition appears at most
     /// once per request (brokers take one batch per partition per request).
     fn pack<'a>(&self, chunks: Vec<Chunk<'a>>) -> Vec<Vec<Chunk<'a>>> {
@@ -334,11 +405,12 @@ impl Producer {
         messages: &[OutgoingMessage],
         chunks: Vec<Chunk<'_>>,
     ) -> Vec<(usize, DeliveryResult)> {
-        let all = |e: Error| -> Vec<(usize, DeliveryResult)> {
-            chunks
-                .iter()
-                .flat_map(|c| c.indices.iter().map(|&i| (i, Err(e.clone()))))
-                .collect()
+        // Fails every chunk that was encoded (the others already failed in `early`).
+        let all = |e: Error, encoded: &[bool], mut early: Vec<(usize, DeliveryResult)>| {
+            for (c, _) in chunks.iter().zip(encoded).filter(|(_, ok)| **ok) {
+                early.extend(c.indices.iter().map(|&i| (i, Err(e.clone()))));
+            }
+            early
         };
         // The records of each chunk, in order, borrowed from the caller.
         let batches: Vec<Vec<&ProduceRecord>> = chunks
@@ -347,7 +419,8 @@ impl Producer {
             .collect();
         let mut topics: Vec<ProduceTopic<'_, &ProduceRecord>> = Vec::new();
         let mut early: Vec<(usize, DeliveryResult)> = Vec::new();
-        for (chunk, records) in chunks.iter().zip(&batches) {
+        let mut encoded = vec![true; chunks.len()];
+        for ((chunk, records), encoded) in chunks.iter().zip(&batches).zip(&mut encoded) {
             let part = match ProducePartition::new(
                 chunk.partition,
                 records,
@@ -358,6 +431,7 @@ impl Producer {
                 Err(e) => {
                     let err = Error::invalid("messages", e.to_string());
                     early.extend(chunk.indices.iter().map(|&i| (i, Err(err.clone()))));
+                    *encoded = false;
                     continue;
                 }
             };
@@ -380,33 +454,41 @@ impl Producer {
         };
         let conn = match self.client.broker(leader).await {
             Ok(c) => c,
-            Err(e) => return all(e),
+            Err(e) => return all(e, &encoded, early),
         };
         if self.opts.acks == 0 {
-            return match conn.send_without_response(&req) {
-                Ok(()) => chunks
-                    .iter()
-                    .flat_map(|c| {
-                        c.indices.iter().map(move |&i| {
-                            (
-                                i,
-                                Ok(Delivered {
-                                    partition: c.partition,
-                                    offset: -1,
-                                }),
-                            )
-                        })
-                    })
-                    .collect(),
-                Err(e) => all(e),
+            // Delivered means written to the socket. Chunks that failed to encode are already in
+            // `early` as failures, and are not reported again.
+            let sent = chunks.iter().zip(&encoded).filter(|(_, ok)| **ok);
+            return match conn.send_without_response(&req).await {
+                Ok(()) => {
+                    let mut out = early;
+                    for (chunk, _) in sent {
+                        out.extend(chunk.indices.iter().map(|&i| {
+                            let delivered = Delivered {
+                                partition: chunk.partition,
+                                offset: -1,
+                            };
+                            (i, Ok(delivered))
+                        }));
+                    }
+                    out
+                }
+                Err(e) => {
+                    let mut out = early;
+                    for (chunk, _) in sent {
+                        out.extend(chunk.indices.iter().map(|&i| (i, Err(e.clone()))));
+                    }
+                    out
+                }
             };
         }
         let resp = match conn.request_with_wait(&req, self.opts.ack_timeout).await {
             Ok(r) => r,
-            Err(e) => return all(e),
+            Err(e) => return all(e, &encoded, early),
         };
         let mut out = early;
-        for chunk in &chunks {
+        for (chunk, _) in chunks.iter().zip(&encoded).filter(|(_, ok)| **ok) {
             let answer = resp
                 .topics
                 .iter()
@@ -444,6 +526,31 @@ impl Producer {
         }
         out
     }
+}
+
+/// Splits one leader's batches into waves: wave `k` holds the `k`-th batch of each partition, so
+/// no wave has two batches of one partition.
+fn into_waves(chunks: Vec<Chunk<'_>>) -> Vec<Vec<Chunk<'_>>> {
+    let mut waves: Vec<Vec<Chunk<'_>>> = Vec::new();
+    let mut seen: Vec<((&str, i32), usize)> = Vec::new();
+    for chunk in chunks {
+        let key = (chunk.topic, chunk.partition);
+        let k = match seen.iter_mut().find(|(p, _)| *p == key) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                seen.push((key, 0));
+                0
+            }
+        };
+        if waves.len() <= k {
+            waves.push(Vec::new());
+        }
+        waves[k].push(chunk);
+    }
+    waves
 }
 
 /// Upper-bound estimate of a record's encoded size, for batching.
@@ -487,6 +594,44 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunk(topic: &str, partition: i32, first: usize) -> Chunk<'_> {
+        Chunk {
+            topic,
+            partition,
+            indices: vec![first, first + 1],
+            bytes: 10,
+        }
+    }
+
+    #[test]
+    fn waves_never_hold_two_batches_of_one_partition_and_keep_their_order() {
+        let chunks = vec![
+            chunk("a", 0, 0),
+            chunk("a", 0, 2),
+            chunk("a", 1, 4),
+            chunk("b", 0, 6),
+            chunk("a", 0, 8),
+            chunk("b", 0, 10),
+        ];
+        let waves = into_waves(chunks);
+        let shape: Vec<Vec<(&str, i32, usize)>> = waves
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .map(|c| (c.topic, c.partition, c.indices[0]))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                vec![("a", 0, 0), ("a", 1, 4), ("b", 0, 6)],
+                vec![("a", 0, 2), ("b", 0, 10)],
+                vec![("a", 0, 8)],
+            ]
+        );
+    }
 
     #[test]
     fn batches_below_the_compression_threshold_go_uncompressed() {
