@@ -42,9 +42,13 @@ pub enum Error {
     #[error("{0}")]
     NoBrokers(String),
 
-    /// The client was closed.
+    /// The client (or the producer) was closed.
     #[error("client is closed")]
     Closed,
+
+    /// A producer's queue is full: the message was not accepted.
+    #[error("queue full: {0}")]
+    QueueFull(String),
 }
 
 fn context_suffix(context: &str) -> String {
@@ -78,7 +82,8 @@ impl Error {
             Error::Protocol(_)
             | Error::UnsupportedVersion { .. }
             | Error::InvalidArgument { .. }
-            | Error::Closed => false,
+            | Error::Closed
+            | Error::QueueFull(_) => false,
         }
     }
 

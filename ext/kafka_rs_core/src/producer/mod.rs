@@ -15,7 +15,11 @@
 //!
 //! The result has one entry per message, in input order.
 
+pub mod accumulator;
+pub mod delivery;
 pub mod partitioner;
+pub mod pipeline;
+mod sender;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,7 +30,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use delivery::DeliveryGroup;
 pub use partitioner::{Partitioner, RoundRobin};
+pub use pipeline::{BackgroundProducer, PipelineOptions};
 
 use crate::client::Client;
 use crate::cluster::TopicInfo;

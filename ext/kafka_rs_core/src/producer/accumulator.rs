@@ -1,0 +1,611 @@
+//! The pipeline producer's queues: messages wait here from `produce` until their batch is sent.
+//!
+//! ```text
+//! produce ──► incoming (arrival order) ──assign──► per partition: [batch][batch][batch…]
+//!                 │ topic metadata missing:                 │ head batch ready (full, linger
+//!                 │ the topic's messages wait, in order     │ passed, flush), partition has no
+//!                 ▼                                         ▼ batch in flight, leader known
+//!          topics to look up                          drain ──► sender
+//! ```
+//!
+//! No I/O and no clock of its own (the caller passes `now`): every rule is unit-tested here.
+//!
+//! Invariants:
+//! - A partition's batches leave in order, and a partition has at most `max_in_flight` batches
+//!   in flight (1 without idempotence). A batch that fails retriably goes back to the *front*
+//!   of its queue, so nothing sent after it can overtake it.
+//! - Only the last batch of a partition that has never been sent takes new records; a batch's
+//!   records never change once it has been sent (a retry resends the same batch).
+//! - Every message here is counted in `messages`/`bytes` until it is settled (delivered or
+//!   failed), which is what bounds the queue.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::delivery::{settle_all, Slot};
+use super::partitioner::Partitioner;
+use super::{estimated_size, OutgoingMessage};
+use crate::error::Error;
+use crate::error_code::ErrorCode;
+use crate::protocol::records::ProduceRecord;
+
+pub type TopicPartition = (Arc<str>, i32);
+
+/// A message waiting in the accumulator.
+#[derive(Debug)]
+pub struct Pending {
+    pub message: OutgoingMessage,
+    pub slot: Slot,
+    pub enqueued: Instant,
+}
+
+/// Records of one partition sent (and, on a retriable error, resent) as one record batch.
+#[derive(Debug)]
+pub struct Batch {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub records: Vec<ProduceRecord>,
+    pub slots: Vec<Slot>,
+    pub bytes: usize,
+    /// When the first record was appended (linger counts from here).
+    pub created: Instant,
+    /// When the oldest message of the batch was handed to the producer.
+    pub oldest: Instant,
+    /// Sends so far (0: never sent, still open for appends if last in its queue).
+    pub attempts: u32,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionQueue {
+    batches: VecDeque<Batch>,
+    in_flight: usize,
+    /// A retried batch waits for its backoff.
+    not_before: Option<Instant>,
+}
+
+/// What the caller knows of a topic, from the metadata snapshot (no I/O).
+#[derive(Debug, Clone)]
+pub enum TopicState {
+    /// The topic's partition count.
+    Ready(usize),
+    /// Not known yet: its messages wait and the topic is returned for a metadata lookup.
+    Unknown,
+    /// Looking it up failed for good: its waiting messages fail with this error.
+    Failed(Error),
+}
+
+/// Limits and triggers of the accumulator.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    pub max_batch_bytes: usize,
+    /// Close a batch at this many records (ruby-kafka's `delivery_threshold`); 0: no limit.
+    pub max_batch_records: usize,
+    /// Send a batch this long after its first record; `None`: only when full or flushed.
+    pub linger: Option<Duration>,
+    pub max_in_flight: usize,
+    pub retry_backoff: Duration,
+    pub partitioner: Partitioner,
+}
+
+/// The queues. Guarded by the producer's mutex; every method is quick (no I/O, no await).
+#[derive(Debug)]
+pub struct Accumulator {
+    config: AccumulatorConfig,
+    incoming: VecDeque<Pending>,
+    queues: HashMap<TopicPartition, PartitionQueue>,
+    /// Partition that keyless messages of a topic stick to until its batch is full.
+    sticky: HashMap<Arc<str>, i32>,
+    round_robin: usize,
+    /// Ship every batch now (a flush or a close), whatever linger says.
+    pub flushing: bool,
+}
+
+impl Accumulator {
+    pub fn new(config: AccumulatorConfig, seed: usize) -> Accumulator {
+        Accumulator {
+            config,
+            incoming: VecDeque::new(),
+            queues: HashMap::new(),
+            sticky: HashMap::new(),
+            round_robin: seed,
+            flushing: false,
+        }
+    }
+
+    pub fn config(&self) -> &AccumulatorConfig {
+        &self.config
+    }
+
+    pub fn push(&mut self, pending: Pending) {
+        self.incoming.push_back(pending);
+    }
+
+    /// Messages not yet given a partition.
+    pub fn incoming_len(&self) -> usize {
+        self.incoming.len()
+    }
+
+    /// Batches waiting to be sent (not counting those in flight).
+    pub fn queued_batches(&self) -> usize {
+        self.queues.values().map(|q| q.batches.len()).sum()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.queues.values().map(|q| q.in_flight).sum()
+    }
+
+    /// Gives incoming messages their partition and appends them to its queue, in arrival order.
+    /// A message whose topic is [`TopicState::Unknown`] waits, and so do the later messages of
+    /// the same topic (their order holds); the topics to look up are returned. Messages whose
+    /// topic [`TopicState::Failed`], or whose explicit partition does not exist, are settled
+    /// with an error here; returns how many messages (and bytes) were settled so.
+    pub fn assign(
+        &mut self,
+        now: Instant,
+        mut topic_state: impl FnMut(&str) -> TopicState,
+        lookups: &mut Vec<Arc<str>>,
+    ) -> (usize, usize) {
+        let mut settled = (0, 0);
+        let mut states: Vec<(Arc<str>, TopicState)> = Vec::new();
+        let mut waiting = VecDeque::new();
+        while let Some(pending) = self.incoming.pop_front() {
+            let topic = pending.message.topic.clone();
+            let state = match states.iter().find(|(t, _)| *t == topic) {
+                Some((_, s)) => s.clone(),
+                None => {
+                    let s = topic_state(&topic);
+                    states.push((topic.clone(), s.clone()));
+                    s
+                }
+            };
+            match state {
+                TopicState::Unknown => {
+                    if !lookups.contains(&topic) {
+                        lookups.push(topic);
+                    }
+                    waiting.push_back(pending);
+                }
+                TopicState::Failed(e) => fail_one(&pending, &e, &mut settled),
+                TopicState::Ready(count) => match self.partition_for(&pending.message, count) {
+                    Ok(p) => self.append(now, p, pending),
+                    Err(e) => fail_one(&pending, &e, &mut settled),
+                },
+            }
+        }
+        self.incoming = waiting;
+        settled
+    }
+
+    fn partition_for(&mut self, msg: &OutgoingMessage, count: usize) -> Result<i32, Error> {
+        if count == 0 {
+            return Err(Error::kafka(
+                ErrorCode::LEADER_NOT_AVAILABLE,
+                format!("{}: the metadata lists no partitions for it", msg.topic),
+            ));
+        }
+        if let Some(p) = msg.partition {
+            if p < 0 || p as usize >= count {
+                return Err(Error::kafka(
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("{}/{p}: the topic has {count} partitions", msg.topic),
+                ));
+            }
+            return Ok(p);
+        }
+        if let Some(key) = msg.partition_key.as_deref().or(msg.record.key.as_deref()) {
+            return Ok(self.config.partitioner.partition_for_key(key, count));
+        }
+        // Keyless: stick to one partition while its open batch has room, then move on.
+        let size = estimated_size(&msg.record);
+        let p = match self.sticky.get(&msg.topic) {
+            Some(&p) if (p as usize) < count && !self.open_batch_full(&msg.topic, p, size) => p,
+            _ => {
+                let p = (self.round_robin % count) as i32;
+                self.round_robin = self.round_robin.wrapping_add(1);
+                self.sticky.insert(msg.topic.clone(), p);
+                p
+            }
+        };
+        Ok(p)
+    }
+
+    /// Whether the partition has an open batch that cannot take `size` more bytes.
+    fn open_batch_full(&self, topic: &Arc<str>, partition: i32, size: usize) -> bool {
+        let Some(queue) = self.queues.get(&(topic.clone(), partition)) else {
+            return false;
+        };
+        queue
+            .batches
+            .back()
+            .is_some_and(|b| b.attempts == 0 && !self.fits(b, size))
+    }
+
+    fn fits(&self, batch: &Batch, size: usize) -> bool {
+        batch.bytes + size <= self.config.max_batch_bytes
+            && (self.config.max_batch_records == 0
+                || batch.records.len() < self.config.max_batch_records)
+    }
+
+    /// Appends to the partition's open batch, or starts a new one.
+    fn append(&mut self, now: Instant, partition: i32, pending: Pending) {
+        let Pending {
+            message,
+            slot,
+            enqueued,
+        } = pending;
+        let size = estimated_size(&message.record);
+        let topic = message.topic;
+        let max_bytes = self.config.max_batch_bytes;
+        let max_records = self.config.max_batch_records;
+        let queue = self.queues.entry((topic.clone(), partition)).or_default();
+        let open = queue.batches.back_mut().filter(|b| {
+            b.attempts == 0
+                && b.bytes + size <= max_bytes
+                && (max_records == 0 || b.records.len() < max_records)
+        });
+        match open {
+            Some(batch) => {
+                batch.records.push(message.record);
+                batch.slots.push(slot);
+                batch.bytes += size;
+            }
+            None => {
+                queue.batches.push_back(Batch {
+                    topic: topic.clone(),
+                    partition,
+                    records: vec![message.record],
+                    slots: vec![slot],
+                    bytes: size,
+                    created: now,
+                    oldest: enqueued,
+                    attempts: 0,
+                });
+            }
+        }
+    }
+
+    /// Takes the batches that may be sent now, grouped by leader. A partition's head batch is
+    /// ready when a batch follows it (it is full), when it is full itself, when linger has
+    /// passed, or while flushing; it is taken only if the partition has room in flight, its
+    /// retry backoff has passed and `leader_of` knows its leader (else the topic is added to
+    /// `lookups`). Returns the batches and the next instant something becomes ready by time.
+    pub fn drain(
+        &mut self,
+        now: Instant,
+        mut leader_of: impl FnMut(&str, i32) -> Option<i32>,
+        lookups: &mut Vec<Arc<str>>,
+    ) -> (Vec<(i32, Batch)>, Option<Instant>) {
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        let mut soonest = |at: Instant| {
+            next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        };
+        let cfg = &self.config;
+        for ((topic, partition), queue) in self.queues.iter_mut() {
+            while let Some(head) = queue.batches.front() {
+                if queue.in_flight >= cfg.max_in_flight {
+                    break;
+                }
+                if let Some(at) = queue.not_before {
+                    if at > now {
+                        soonest(at);
+                        break;
+                    }
+                    queue.not_before = None;
+                }
+                let full = queue.batches.len() > 1
+                    || head.bytes >= cfg.max_batch_bytes
+                    || (cfg.max_batch_records > 0 && head.len() >= cfg.max_batch_records);
+                let lingered = match cfg.linger {
+                    Some(linger) => {
+                        let at = head.created + linger;
+                        if at > now {
+                            soonest(at);
+                        }
+                        at <= now
+                    }
+                    None => false,
+                };
+                if !(full || lingered || self.flushing || head.attempts > 0) {
+                    break;
+                }
+                let Some(leader) = leader_of(topic, *partition) else {
+                    if !lookups.contains(topic) {
+                        lookups.push(topic.clone());
+                    }
+                    break;
+                };
+                let batch = queue.batches.pop_front().expect("head exists");
+                queue.in_flight += 1;
+                ready.push((leader, batch));
+            }
+        }
+        (ready, next)
+    }
+
+    /// A sent batch was settled (delivered, or failed for good).
+    pub fn finished(&mut self, topic: &Arc<str>, partition: i32) {
+        if let Some(q) = self.queues.get_mut(&(topic.clone(), partition)) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+            if q.in_flight == 0 && q.batches.is_empty() {
+                self.queues.remove(&(topic.clone(), partition));
+            }
+        }
+    }
+
+    /// A sent batch failed retriably: back to the front of its queue, after the backoff.
+    pub fn retry(&mut self, now: Instant, mut batch: Batch) {
+        batch.attempts = batch.attempts.max(1);
+        let backoff = self.config.retry_backoff;
+        let q = self
+            .queues
+            .entry((batch.topic.clone(), batch.partition))
+            .or_default();
+        q.in_flight = q.in_flight.saturating_sub(1);
+        q.not_before = Some(now + backoff);
+        q.batches.push_front(batch);
+    }
+
+    /// Removes every queued message (incoming and unsent batches) whose oldest message was
+    /// handed over before `deadline`, with `why` as their error. Returns how many (and bytes).
+    pub fn expire(&mut self, deadline: Instant, why: &Error) -> (usize, usize) {
+        let mut settled = (0, 0);
+        let mut keep = VecDeque::with_capacity(self.incoming.len());
+        for p in std::mem::take(&mut self.incoming) {
+            if p.enqueued < deadline {
+                fail_one(&p, why, &mut settled);
+            } else {
+                keep.push_back(p);
+            }
+        }
+        self.incoming = keep;
+        for q in self.queues.values_mut() {
+            while q.batches.front().is_some_and(|b| b.oldest < deadline) {
+                let b = q.batches.pop_front().expect("front exists");
+                settle_all(&b.slots, |_| Err(why.clone()));
+                settled.0 += b.len();
+                settled.1 += b.bytes;
+            }
+        }
+        self.queues
+            .retain(|_, q| q.in_flight > 0 || !q.batches.is_empty());
+        settled
+    }
+
+    /// Fails every queued message whose topic is `topic` (a lookup that failed for good).
+    pub fn fail_topic(&mut self, topic: &str, why: &Error) -> (usize, usize) {
+        let mut settled = (0, 0);
+        let mut keep = VecDeque::with_capacity(self.incoming.len());
+        for p in std::mem::take(&mut self.incoming) {
+            if &*p.message.topic == topic {
+                fail_one(&p, why, &mut settled);
+            } else {
+                keep.push_back(p);
+            }
+        }
+        self.incoming = keep;
+        settled
+    }
+}
+
+/// Settles one waiting message with `why`, counting it (and its bytes) in `settled`.
+fn fail_one(pending: &Pending, why: &Error, settled: &mut (usize, usize)) {
+    settle_all(std::slice::from_ref(&pending.slot), |_| Err(why.clone()));
+    settled.0 += 1;
+    settled.1 += estimated_size(&pending.message.record);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::delivery::DeliveryGroup;
+    use bytes::Bytes;
+
+    fn config() -> AccumulatorConfig {
+        AccumulatorConfig {
+            max_batch_bytes: 1000,
+            max_batch_records: 0,
+            linger: Some(Duration::from_millis(5)),
+            max_in_flight: 1,
+            retry_backoff: Duration::from_millis(100),
+            partitioner: Partitioner::Crc32,
+        }
+    }
+
+    fn pending(
+        group: &Arc<DeliveryGroup>,
+        index: u32,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&str>,
+        value_len: usize,
+        now: Instant,
+    ) -> Pending {
+        Pending {
+            message: OutgoingMessage {
+                topic: Arc::from(topic),
+                partition,
+                partition_key: None,
+                record: ProduceRecord {
+                    key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                    value: Some(Bytes::from(vec![b'v'; value_len])),
+                    headers: Vec::new(),
+                    timestamp_ms: 0,
+                },
+            },
+            slot: Slot {
+                group: group.clone(),
+                index,
+            },
+            enqueued: now,
+        }
+    }
+
+    fn ready_topics(_: &str) -> TopicState {
+        TopicState::Ready(3)
+    }
+
+    #[test]
+    fn a_batch_goes_when_linger_passes_not_before() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(), 0);
+        let g = DeliveryGroup::new(2);
+        acc.push(pending(&g, 0, "t", Some(1), None, 10, t0));
+        acc.push(pending(&g, 1, "t", Some(1), None, 10, t0));
+        let mut lookups = Vec::new();
+        assert_eq!(acc.assign(t0, ready_topics, &mut lookups), (0, 0));
+        let (ready, next) = acc.drain(t0, |_, _| Some(7), &mut lookups);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_millis(5)));
+        let (ready, _) = acc.drain(t0 + Duration::from_millis(5), |_, _| Some(7), &mut lookups);
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].0, 7);
+        assert_eq!(ready[0].1.len(), 2);
+        assert!(lookups.is_empty());
+    }
+
+    #[test]
+    fn one_batch_per_partition_in_flight_and_a_retry_goes_first() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.max_batch_bytes = 100; // two 40-byte records per batch
+        let mut acc = Accumulator::new(cfg, 0);
+        let g = DeliveryGroup::new(6);
+        for i in 0..6 {
+            acc.push(pending(&g, i, "t", Some(0), None, 40 - 30, t0));
+        }
+        let mut lookups = Vec::new();
+        acc.assign(t0, ready_topics, &mut lookups);
+        assert_eq!(
+            acc.queued_batches(),
+            3,
+            "two records of 40 estimated bytes per batch"
+        );
+        acc.flushing = true;
+        let (first, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        assert_eq!(first.len(), 1, "only one batch of the partition in flight");
+        let (none, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        assert!(none.is_empty());
+        // The first batch fails retriably: it goes back to the front, after the backoff.
+        let (_, batch) = first.into_iter().next().unwrap();
+        let first_indices: Vec<u32> = batch.slots.iter().map(|s| s.index).collect();
+        acc.retry(t0, batch);
+        let (early, next) = acc.drain(t0 + Duration::from_millis(50), |_, _| Some(1), &mut lookups);
+        assert!(early.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_millis(100)));
+        let (again, _) = acc.drain(
+            t0 + Duration::from_millis(100),
+            |_, _| Some(1),
+            &mut lookups,
+        );
+        assert_eq!(again.len(), 1);
+        let again_indices: Vec<u32> = again[0].1.slots.iter().map(|s| s.index).collect();
+        assert_eq!(again_indices, first_indices, "the retried batch, unchanged");
+        assert_eq!(again[0].1.attempts, 1);
+        acc.finished(&again[0].1.topic, 0);
+        let (next_batch, _) = acc.drain(
+            t0 + Duration::from_millis(100),
+            |_, _| Some(1),
+            &mut lookups,
+        );
+        assert_eq!(next_batch[0].1.slots[0].index, 2);
+    }
+
+    #[test]
+    fn messages_of_an_unknown_topic_wait_in_order_and_others_go_on() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(), 0);
+        let g = DeliveryGroup::new(3);
+        acc.push(pending(&g, 0, "new", None, Some("k"), 10, t0));
+        acc.push(pending(&g, 1, "old", None, Some("k"), 10, t0));
+        acc.push(pending(&g, 2, "new", None, Some("k"), 10, t0));
+        let mut lookups = Vec::new();
+        let state = |t: &str| {
+            if t == "old" {
+                TopicState::Ready(2)
+            } else {
+                TopicState::Unknown
+            }
+        };
+        acc.assign(t0, state, &mut lookups);
+        assert_eq!(lookups, vec![Arc::<str>::from("new")]);
+        assert_eq!(acc.incoming_len(), 2);
+        assert_eq!(acc.queued_batches(), 1);
+        // Once known, both go to the key's partition, in order.
+        acc.assign(t0, |_| TopicState::Ready(2), &mut lookups);
+        acc.flushing = true;
+        let (ready, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        let new: Vec<u32> = ready
+            .iter()
+            .filter(|(_, b)| &*b.topic == "new")
+            .flat_map(|(_, b)| b.slots.iter().map(|s| s.index))
+            .collect();
+        assert_eq!(new, vec![0, 2]);
+    }
+
+    #[test]
+    fn failed_topics_and_missing_partitions_settle_with_errors() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(), 0);
+        let g = DeliveryGroup::new(3);
+        acc.push(pending(&g, 0, "gone", None, None, 10, t0));
+        acc.push(pending(&g, 1, "t", Some(9), None, 10, t0));
+        acc.push(pending(&g, 2, "t", Some(0), None, 10, t0));
+        let mut lookups = Vec::new();
+        let state = |t: &str| match t {
+            "gone" => {
+                TopicState::Failed(Error::kafka(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "gone"))
+            }
+            _ => TopicState::Ready(3),
+        };
+        assert_eq!(acc.assign(t0, state, &mut lookups), (2, 80));
+        assert!(g.get(0).unwrap().is_err());
+        let err = g.get(1).unwrap().as_ref().unwrap_err().to_string();
+        assert!(err.contains("t/9"), "{err}");
+        assert!(g.get(2).is_none());
+        assert_eq!(
+            acc.expire(t0 + Duration::from_millis(1), &Error::Closed),
+            (1, 40)
+        );
+        assert!(matches!(g.get(2), Some(Err(Error::Closed))));
+        assert!(g.is_settled());
+    }
+
+    #[test]
+    fn keyless_messages_stick_to_a_partition_until_its_batch_is_full() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.max_batch_records = 2;
+        let mut acc = Accumulator::new(cfg, 0);
+        let g = DeliveryGroup::new(6);
+        for i in 0..6 {
+            acc.push(pending(&g, i, "t", None, None, 10, t0));
+        }
+        let mut lookups = Vec::new();
+        acc.assign(t0, ready_topics, &mut lookups);
+        acc.flushing = true;
+        let (ready, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        let mut by_partition: Vec<(i32, Vec<u32>)> = ready
+            .iter()
+            .map(|(_, b)| (b.partition, b.slots.iter().map(|s| s.index).collect()))
+            .collect();
+        by_partition.sort();
+        // Batches of two consecutive messages, each on its own partition.
+        let mut groups: Vec<Vec<u32>> = by_partition.iter().map(|(_, s)| s.clone()).collect();
+        groups.sort();
+        assert_eq!(groups, vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
+        let partitions: Vec<i32> = by_partition.iter().map(|(p, _)| *p).collect();
+        assert_eq!(partitions, vec![0, 1, 2]);
+    }
+}

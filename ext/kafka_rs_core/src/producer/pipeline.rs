@@ -1,0 +1,245 @@
+//! The background producer: `produce` only queues (no I/O); a sender task on the runtime ships
+//! batches and settles each message's [`DeliveryGroup`].
+//!
+//! ```text
+//!  caller ──enqueue──► Accumulator (mutex) ──drain──► sender task ──► one task per request
+//!    ▲                      ▲   │ wake (Notify)          │ metadata lookups (spawned)   │
+//!    └── DeliveryGroup ◄────┼───┴────────────── settle ◄─┴──────────────────────────────┘
+//!                           └── retry (front of the partition's queue, after the backoff)
+//! ```
+//!
+//! What a caller is promised: every message accepted by [`BackgroundProducer::enqueue`] is
+//! settled exactly once, delivered or failed (retries exhausted, delivery timeout, closed
+//! producer); until then it counts against the queue bounds, so the queue never grows past them
+//! and nothing is dropped silently.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::accumulator::{Accumulator, AccumulatorConfig, Pending};
+use super::delivery::{DeliveryGroup, Slot};
+use super::sender;
+use super::{estimated_size, OutgoingMessage, ProduceOptions};
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// Settings of the background producer on top of [`ProduceOptions`].
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub produce: ProduceOptions,
+    /// Send a batch this long after its first message (`None`: only when full or flushed).
+    pub linger: Option<Duration>,
+    /// Close a batch at this many messages (0: bytes only).
+    pub max_batch_records: usize,
+    /// Messages accepted and not yet settled, at most.
+    pub max_queue_messages: usize,
+    /// Bytes (keys and values) accepted and not yet settled, at most.
+    pub max_queue_bytes: usize,
+    /// A message not delivered this long after it was accepted fails.
+    pub delivery_timeout: Duration,
+    /// Retry retriable failures without counting (`ProduceOptions::max_retries` is ignored):
+    /// only the delivery timeout ends them (ruby-kafka's async `max_retries: -1`).
+    pub unlimited_retries: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            produce: ProduceOptions::default(),
+            linger: Some(Duration::from_millis(5)),
+            max_batch_records: 0,
+            max_queue_messages: 100_000,
+            max_queue_bytes: 64 * 1024 * 1024,
+            delivery_timeout: Duration::from_secs(120),
+            unlimited_retries: false,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub client: Client,
+    pub opts: PipelineOptions,
+    pub acc: Mutex<Accumulator>,
+    /// Wakes the sender: new messages, a settled request, a flush, a close.
+    pub wake: Notify,
+    /// Signalled whenever messages are settled (flush waits on it).
+    pub settled: Notify,
+    /// Messages accepted and not settled, and their bytes.
+    pub outstanding: AtomicUsize,
+    pub outstanding_bytes: AtomicUsize,
+    pub closed: AtomicBool,
+    /// Set by a close whose flush timed out: failures are final from then on (no retries).
+    pub abandoned: AtomicBool,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Accumulator> {
+        self.acc.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `count` messages of `bytes` bytes were settled.
+    pub fn release(&self, count: usize, bytes: usize) {
+        if count == 0 {
+            return;
+        }
+        self.outstanding.fetch_sub(count, Ordering::AcqRel);
+        self.outstanding_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.settled.notify_waiters();
+    }
+}
+
+/// A producer whose sends happen in the background. Cheap to share (`Arc`); dropping the last
+/// handle stops the sender once everything queued is settled.
+pub struct BackgroundProducer {
+    shared: Arc<Shared>,
+}
+
+impl Drop for BackgroundProducer {
+    fn drop(&mut self) {
+        // The sender task holds only a weak reference of its own; tell it to finish up.
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.lock().flushing = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+impl BackgroundProducer {
+    /// Starts the sender task. Must be called inside the client's tokio runtime.
+    pub fn new(client: Client, opts: PipelineOptions) -> BackgroundProducer {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as usize)
+            .unwrap_or(0);
+        let config = AccumulatorConfig {
+            max_batch_bytes: opts.produce.max_batch_bytes,
+            max_batch_records: opts.max_batch_records,
+            linger: opts.linger,
+            max_in_flight: 1,
+            retry_backoff: opts.produce.retry_backoff,
+            partitioner: opts.produce.partitioner,
+        };
+        let shared = Arc::new(Shared {
+            client,
+            acc: Mutex::new(Accumulator::new(config, seed)),
+            opts,
+            wake: Notify::new(),
+            settled: Notify::new(),
+            outstanding: AtomicUsize::new(0),
+            outstanding_bytes: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+        });
+        tokio::spawn(sender::run(shared.clone()));
+        BackgroundProducer { shared }
+    }
+
+    pub fn options(&self) -> &PipelineOptions {
+        &self.shared.opts
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// Queues `messages` (no I/O) and returns their delivery group, or fails them all, queuing
+    /// nothing: [`Error::QueueFull`] when they do not fit the bounds, [`Error::Closed`] after
+    /// [`close`](Self::close).
+    pub fn enqueue(&self, messages: Vec<OutgoingMessage>) -> Result<Arc<DeliveryGroup>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let count = messages.len();
+        let bytes: usize = messages.iter().map(|m| estimated_size(&m.record)).sum();
+        let opts = &self.shared.opts;
+        let group = DeliveryGroup::new(count);
+        if count == 0 {
+            return Ok(group);
+        }
+        let now = Instant::now();
+        {
+            let mut acc = self.shared.lock();
+            let queued = self.shared.outstanding.load(Ordering::Acquire);
+            let queued_bytes = self.shared.outstanding_bytes.load(Ordering::Acquire);
+            if queued + count > opts.max_queue_messages {
+                return Err(Error::QueueFull(format!(
+                    "{queued} messages queued, {count} more would pass max_queue_size ({})",
+                    opts.max_queue_messages
+                )));
+            }
+            if queued_bytes + bytes > opts.max_queue_bytes {
+                return Err(Error::QueueFull(format!(
+                    "{queued_bytes} bytes queued, {bytes} more would pass the limit of {} bytes",
+                    opts.max_queue_bytes
+                )));
+            }
+            self.shared.outstanding.fetch_add(count, Ordering::AcqRel);
+            self.shared
+                .outstanding_bytes
+                .fetch_add(bytes, Ordering::AcqRel);
+            for (index, message) in messages.into_iter().enumerate() {
+                acc.push(Pending {
+                    message,
+                    slot: Slot {
+                        group: group.clone(),
+                        index: index as u32,
+                    },
+                    enqueued: now,
+                });
+            }
+        }
+        self.shared.wake.notify_one();
+        Ok(group)
+    }
+
+    /// Messages accepted and not yet settled.
+    pub fn outstanding(&self) -> usize {
+        self.shared.outstanding.load(Ordering::Acquire)
+    }
+
+    /// Asks for every queued batch to be sent now, whatever linger says (no wait).
+    pub fn flush_now(&self) {
+        self.shared.lock().flushing = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Sends everything queued and waits until every message accepted so far is settled, or
+    /// `timeout` passes. Returns whether everything was settled.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        self.flush_now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.outstanding() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.outstanding() == 0;
+            }
+            // A flush that found nothing left to send turns `flushing` off; keep it on while
+            // messages are still arriving for this flush.
+            if self.outstanding() > 0 {
+                self.flush_now();
+            }
+        }
+    }
+
+    /// Stops taking messages, delivers what is queued within `timeout`, then fails whatever is
+    /// left with [`Error::Closed`] and stops the sender. Returns how many messages failed so.
+    pub async fn close(&self, timeout: Duration) -> usize {
+        self.shared.closed.store(true, Ordering::Release);
+        if !self.flush(timeout).await {
+            self.shared.abandoned.store(true, Ordering::Release);
+        }
+        // Everything still queued (not in flight: those settle when answered) fails now.
+        let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let (failed, bytes) = self.shared.lock().expire(far_future, &Error::Closed);
+        self.shared.release(failed, bytes);
+        self.shared.wake.notify_one();
+        failed
+    }
+}
