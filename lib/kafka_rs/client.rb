@@ -72,6 +72,16 @@ module KafkaRs
       Producer.new(client: self, native_client: @native, **options)
     end
 
+    # A producer that sends in the background; see {AsyncProducer#initialize} for the options
+    # (ruby-kafka's `async_producer` keywords, plus the buffered producer's).
+    #
+    # @return [KafkaRs::AsyncProducer]
+    def async_producer(**options)
+      check_open!
+      options = { partitioner: @partitioner }.merge(options)
+      AsyncProducer.new(client: self, native_client: @native, **options)
+    end
+
     # Reads messages from one partition.
     #
     # @param offset [Integer, :earliest, :latest] where to start (`:latest` returns only messages

@@ -227,6 +227,10 @@ module KafkaRs
   class ClientClosed < Error
   end
 
+  # {DeliveryHandle#wait} ran out of time; the message is still pending.
+  class WaitTimeout < Error
+  end
+
   # Builds the protocol error classes from the native extension's table.
   module Errors
     # ruby-kafka's class names, by Kafka (Java enum) name, where they differ from the CamelCase

@@ -174,6 +174,27 @@ module KafkaRs
     end
 
     # @api private
+    # ruby-kafka's interceptor chain: each gets the message and returns the one to send; one that
+    # raises is logged and skipped. Returns the entry of the message the chain ends with.
+    def self.intercept_entry(entry, interceptors, logger)
+      message = PendingMessage.from_entry(entry)
+      interceptors.each do |interceptor|
+        message = interceptor.call(message)
+      rescue StandardError => e
+        logger&.warn("kafka_rs") do
+          "producer interceptor #{interceptor.class} failed for topic #{message.topic}: #{e.class}: #{e.message}"
+        end
+      end
+      unless message.respond_to?(:value) && message.respond_to?(:topic)
+        raise TypeError, "an interceptor returned #{message.class}, not a message"
+      end
+
+      headers = message.headers.nil? || message.headers.empty? ? NO_HEADERS : message.headers
+      entry(message.value, message.topic, message.key, headers, message.partition, message.partition_key,
+            message.create_time)
+    end
+
+    # @api private
     def self.raise_delivery_failed(failed, errors)
       topics = failed.map { |e| e[2] }.uniq
       first = errors.first
@@ -244,24 +265,8 @@ module KafkaRs
       end
     end
 
-    # ruby-kafka's interceptor chain: each gets the message and returns the one to buffer; one
-    # that raises is logged and skipped.
     def intercept(entry)
-      message = PendingMessage.from_entry(entry)
-      @interceptors.each do |interceptor|
-        message = interceptor.call(message)
-      rescue StandardError => e
-        @client.logger&.warn("kafka_rs") do
-          "producer interceptor #{interceptor.class} failed for topic #{message.topic}: #{e.class}: #{e.message}"
-        end
-      end
-      unless message.respond_to?(:value) && message.respond_to?(:topic)
-        raise TypeError, "an interceptor returned #{message.class}, not a message"
-      end
-
-      Producer.entry(message.value, message.topic, message.key,
-                     message.headers.nil? || message.headers.empty? ? NO_HEADERS : message.headers,
-                     message.partition, message.partition_key, message.create_time)
+      Producer.intercept_entry(entry, @interceptors, @client.logger)
     end
 
     # A callable partitioner picks partitions in Ruby: `call(partition_count, message)`.

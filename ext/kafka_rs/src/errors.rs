@@ -15,6 +15,7 @@
 //! | `UnsupportedVersion`               | `KafkaRs::UnsupportedVersion`                   |
 //! | `InvalidArgument { arg, .. }`      | `ArgumentError` ("invalid <arg>: ...")          |
 //! | `Closed`                           | `KafkaRs::ClientClosed`                         |
+//! | `QueueFull`                        | `KafkaRs::BufferOverflow`                       |
 //! | `Protocol` (undecodable response), anything newer, panics | `KafkaRs::Error`     |
 //!
 //! Every other class is instantiated as `klass.new(message)`. The message is always the core
@@ -61,6 +62,7 @@ static TIMEOUT_ERROR: NamedClass = NamedClass::new("TimeoutError");
 static PROTOCOL_ERROR: NamedClass = NamedClass::new("ProtocolError");
 static UNSUPPORTED_VERSION: NamedClass = NamedClass::new("UnsupportedVersion");
 static CLIENT_CLOSED: NamedClass = NamedClass::new("ClientClosed");
+static BUFFER_OVERFLOW: NamedClass = NamedClass::new("BufferOverflow");
 
 /// `KafkaRs::<name>` if defined, without triggering `const_missing`.
 fn kafka_rs_constant(ruby: &Ruby, name: &str) -> Option<Value> {
@@ -126,6 +128,7 @@ fn map(ruby: &Ruby, err: CoreError) -> Mapped {
         CoreError::UnsupportedVersion { .. } => class_or_base(ruby, &UNSUPPORTED_VERSION),
         CoreError::InvalidArgument { .. } => ruby.exception_arg_error(),
         CoreError::Closed => class_or_base(ruby, &CLIENT_CLOSED),
+        CoreError::QueueFull(_) => class_or_base(ruby, &BUFFER_OVERFLOW),
         // A response that does not decode is not a broker error code; newer variants too.
         _ => base_error(ruby),
     };

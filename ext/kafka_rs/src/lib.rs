@@ -12,7 +12,9 @@
 use magnus::{prelude::*, Error, Ruby};
 
 pub mod args;
+pub mod async_producer;
 pub mod client;
+pub mod delivery_handle;
 pub mod errors;
 pub mod gvl;
 pub mod producer;
@@ -35,5 +37,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     gvl::init(ruby, native)?;
     client::init(ruby, native)?;
     producer::init(ruby, native)?;
+    async_producer::init(ruby, native)?;
+    delivery_handle::init(ruby, native)?;
     Ok(())
 }

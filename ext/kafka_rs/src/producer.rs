@@ -42,6 +42,92 @@ fn invalid(arg: &'static str, message: String) -> Error {
     to_ruby(CoreError::invalid(arg, message))
 }
 
+/// The produce settings both native producers take, as Ruby passes them.
+struct ProduceSettings {
+    acks: i16,
+    ack_timeout: f64,
+    /// -1: retry until the delivery timeout (background producer only).
+    max_retries: i64,
+    retry_backoff: f64,
+    partitioner: String,
+    compression: String,
+    compression_threshold: usize,
+    auto_create_topics: bool,
+}
+
+impl ProduceSettings {
+    /// Checked options, and whether retries are unlimited.
+    fn into_options(self) -> Result<(ProduceOptions, bool), Error> {
+        let secs = |arg, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| invalid(arg, format!("{s} is not a valid number of seconds")))
+        };
+        let partitioner = match self.partitioner.as_str() {
+            "crc32" => Partitioner::Crc32,
+            "murmur2" => Partitioner::Murmur2,
+            other => {
+                return Err(invalid(
+                    "partitioner",
+                    format!("unknown partitioner {other:?}"),
+                ))
+            }
+        };
+        let compression = match self.compression.as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            other => {
+                return Err(invalid(
+                    "compression_codec",
+                    format!("unknown codec {other:?}"),
+                ))
+            }
+        };
+        if !matches!(self.acks, -1..=1) {
+            return Err(invalid(
+                "required_acks",
+                format!("{} is not one of -1 (all), 0 or 1", self.acks),
+            ));
+        }
+        let unlimited = self.max_retries < 0;
+        let max_retries = u32::try_from(self.max_retries.max(0))
+            .map_err(|_| invalid("max_retries", format!("{} is too large", self.max_retries)))?;
+        let opts = ProduceOptions {
+            acks: self.acks,
+            ack_timeout: secs("ack_timeout", self.ack_timeout)?,
+            max_retries,
+            retry_backoff: secs("retry_backoff", self.retry_backoff)?,
+            partitioner,
+            compression,
+            compression_threshold: self.compression_threshold.max(1),
+            auto_create_topics: self.auto_create_topics,
+            ..ProduceOptions::default()
+        };
+        Ok((opts, unlimited))
+    }
+}
+
+/// Parses `[acks, ack_timeout, max_retries, retry_backoff, partitioner, compression,
+/// compression_threshold, auto_create_topics]` (see `Native::Producer.new`; `max_retries` may
+/// be -1: unlimited). Returns the options and whether retries are unlimited.
+pub(crate) fn produce_options(settings: Value) -> Result<(ProduceOptions, bool), Error> {
+    let [acks, ack_timeout, max_retries, retry_backoff, partitioner, compression, threshold, auto_create] =
+        args::fixed::<8>(settings)?;
+    ProduceSettings {
+        acks: i16::try_convert(acks)?,
+        ack_timeout: f64::try_convert(ack_timeout)?,
+        max_retries: i64::try_convert(max_retries)?,
+        retry_backoff: f64::try_convert(retry_backoff)?,
+        partitioner: String::try_convert(partitioner)?,
+        compression: String::try_convert(compression)?,
+        compression_threshold: usize::try_convert(threshold)?,
+        auto_create_topics: bool::try_convert(auto_create)?,
+    }
+    .into_options()
+}
+
 impl NativeProducer {
     /// `Native::Producer.new(client, acks, ack_timeout, max_retries, retry_backoff, partitioner,
     /// compression, compression_threshold, auto_create_topics)`; `partitioner` is `"crc32"` or
@@ -60,50 +146,17 @@ impl NativeProducer {
         compression_threshold: usize,
         auto_create_topics: bool,
     ) -> Result<Self, Error> {
-        let secs = |arg, s: f64| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| invalid(arg, format!("{s} is not a valid number of seconds")))
-        };
-        let partitioner = match partitioner.as_str() {
-            "crc32" => Partitioner::Crc32,
-            "murmur2" => Partitioner::Murmur2,
-            other => {
-                return Err(invalid(
-                    "partitioner",
-                    format!("unknown partitioner {other:?}"),
-                ))
-            }
-        };
-        let compression = match compression.as_str() {
-            "none" => Compression::None,
-            "gzip" => Compression::Gzip,
-            "snappy" => Compression::Snappy,
-            "lz4" => Compression::Lz4,
-            "zstd" => Compression::Zstd,
-            other => {
-                return Err(invalid(
-                    "compression_codec",
-                    format!("unknown codec {other:?}"),
-                ))
-            }
-        };
-        if !matches!(acks, -1..=1) {
-            return Err(invalid(
-                "required_acks",
-                format!("{acks} is not one of -1 (all), 0 or 1"),
-            ));
-        }
-        let opts = ProduceOptions {
+        let settings = ProduceSettings {
             acks,
-            ack_timeout: secs("ack_timeout", ack_timeout)?,
-            max_retries,
-            retry_backoff: secs("retry_backoff", retry_backoff)?,
+            ack_timeout,
+            max_retries: i64::from(max_retries),
+            retry_backoff,
             partitioner,
             compression,
-            compression_threshold: compression_threshold.max(1),
+            compression_threshold,
             auto_create_topics,
-            ..ProduceOptions::default()
         };
+        let (opts, _) = settings.into_options()?;
         Ok(NativeProducer {
             client: client.handle(),
             opts,
@@ -171,7 +224,7 @@ impl NativeProducer {
 
 /// Converts a batch of entries. Keys and values are copied into shared arenas (one allocation
 /// per `ARENA_BYTES` instead of one per field) and each topic name is stored once.
-struct Converter {
+pub(crate) struct Converter {
     arena: BytesMut,
     topics: Vec<Arc<str>>,
 }
@@ -179,7 +232,7 @@ struct Converter {
 const ARENA_BYTES: usize = 64 * 1024;
 
 impl Converter {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Converter {
             arena: BytesMut::new(),
             topics: Vec::new(),
@@ -213,7 +266,7 @@ impl Converter {
 
     /// A buffered message as Ruby passes it: `[value, key, topic, partition, partition_key,
     /// headers, timestamp_ms]`.
-    fn message(&mut self, entry: Value) -> Result<OutgoingMessage, Error> {
+    pub(crate) fn message(&mut self, entry: Value) -> Result<OutgoingMessage, Error> {
         // Copied out of the entry before any is converted: a conversion (`to_str`, `to_int`) may
         // run Ruby code that changes the entry (see `args`).
         let [value, key, topic, partition, partition_key, headers, timestamp_ms] =

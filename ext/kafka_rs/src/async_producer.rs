@@ -1,0 +1,182 @@
+//! `KafkaRs::Native::AsyncProducer`: the core [`BackgroundProducer`] for Ruby. `produce` and
+//! `produce_many` only queue (the GVL is kept: no I/O, no wait); `flush` and `close` wait with the
+//! GVL released. Keywords, defaults and ruby-kafka's semantics live in
+//! `lib/kafka_rs/async_producer.rb`.
+//!
+//! The core producer belongs to one fork generation: a forked child builds its own on first use
+//! and leaks the parent's (never dropped there, as [`crate::runtime`] requires), so messages
+//! queued in the parent are never sent by a child.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_rs_core::producer::{BackgroundProducer, PipelineOptions, ProduceOptions};
+use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Value};
+
+use crate::client::{ClientHandle, NativeClient};
+use crate::delivery_handle::NativeDeliveryHandle;
+use crate::errors::{guard, to_ruby};
+use crate::producer::{produce_options, Converter};
+use crate::{args, gvl, runtime};
+
+#[magnus::wrap(class = "KafkaRs::Native::AsyncProducer", free_immediately, size)]
+pub struct NativeAsyncProducer {
+    client: Arc<ClientHandle>,
+    opts: PipelineOptions,
+    producer: Mutex<Option<(u64, Arc<BackgroundProducer>)>>,
+}
+
+impl Drop for NativeAsyncProducer {
+    fn drop(&mut self) {
+        let slot = self.producer.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, producer)) = slot.take() {
+            if !runtime::is_current(generation) {
+                std::mem::forget(producer);
+            } else {
+                // Dropping the core producer inside the runtime lets its sender finish what is
+                // queued (the Ruby layer shuts producers down explicitly, at exit too).
+                let _context = runtime::runtime().enter();
+                drop(producer);
+            }
+        }
+    }
+}
+
+fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        to_ruby(kafka_rs_core::Error::invalid(
+            arg,
+            format!("{s} is not a valid number of seconds"),
+        ))
+    })
+}
+
+impl NativeAsyncProducer {
+    /// `Native::AsyncProducer.new(client, produce_options, linger, max_batch_records,
+    /// max_queue_messages, max_queue_bytes, delivery_timeout)`. `produce_options` is the Array
+    /// `Native::Producer.new` takes after the client: `[acks, ack_timeout, max_retries,
+    /// retry_backoff, partitioner, compression, compression_threshold, auto_create_topics]`,
+    /// where `max_retries` -1 retries until the delivery timeout. `linger` is seconds, or a
+    /// negative number for no timed sending (batches go when full or flushed).
+    fn new(
+        client: &NativeClient,
+        produce: Value,
+        linger: f64,
+        max_batch_records: usize,
+        max_queue_messages: usize,
+        max_queue_bytes: usize,
+        delivery_timeout: f64,
+    ) -> Result<Self, Error> {
+        let (produce, unlimited_retries): (ProduceOptions, bool) = produce_options(produce)?;
+        let opts = PipelineOptions {
+            produce,
+            linger: if linger < 0.0 {
+                None
+            } else {
+                Some(secs("linger", linger)?)
+            },
+            max_batch_records,
+            max_queue_messages: max_queue_messages.max(1),
+            max_queue_bytes: max_queue_bytes.max(1),
+            delivery_timeout: secs("delivery_timeout", delivery_timeout)?,
+            unlimited_retries,
+        };
+        Ok(NativeAsyncProducer {
+            client: client.handle(),
+            opts,
+            producer: Mutex::new(None),
+        })
+    }
+
+    fn core(&self) -> Result<Arc<BackgroundProducer>, Error> {
+        let client = self.client.core()?;
+        let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, producer)) = slot.as_ref() {
+            if runtime::is_current(*generation) {
+                return Ok(producer.clone());
+            }
+        }
+        if let Some(old) = slot.take() {
+            std::mem::forget(old);
+        }
+        let _context = runtime::runtime().enter();
+        let producer = Arc::new(BackgroundProducer::new(client, self.opts.clone()));
+        *slot = Some((runtime::generation(), producer.clone()));
+        Ok(producer)
+    }
+
+    /// `produce(entry, want_handle)`: queues one `[value, key, topic, partition, partition_key,
+    /// headers, timestamp_ms]` entry; returns a `Native::DeliveryHandle` when asked, else nil.
+    /// Raises `KafkaRs::BufferOverflow` when the queue is full (nothing queued).
+    fn produce(
+        &self,
+        entry: Value,
+        want_handle: bool,
+    ) -> Result<Option<NativeDeliveryHandle>, Error> {
+        let producer = self.core()?;
+        let message = guard(|| Converter::new().message(entry))?;
+        let group = producer.enqueue(vec![message]).map_err(to_ruby)?;
+        Ok(want_handle.then(|| NativeDeliveryHandle::new(group, 0)))
+    }
+
+    /// `produce_many(entries)`: queues every entry in one call (all or none) and returns one
+    /// `Native::DeliveryHandle` per entry, in order.
+    fn produce_many(ruby: &Ruby, rb_self: &Self, entries: Value) -> Result<RArray, Error> {
+        let producer = rb_self.core()?;
+        let messages = guard(|| {
+            let mut converter = Converter::new();
+            args::vec_of(RArray::try_convert(entries)?, |entry| {
+                converter.message(entry)
+            })
+        })?;
+        let count = messages.len();
+        let group = producer.enqueue(messages).map_err(to_ruby)?;
+        let out = ruby.ary_new_capa(count);
+        for index in 0..count {
+            out.push(NativeDeliveryHandle::new(group.clone(), index))?;
+        }
+        Ok(out)
+    }
+
+    /// `flush_now`: ships every queued batch now, whatever linger says (no wait).
+    fn flush_now(&self) -> Result<(), Error> {
+        self.core()?.flush_now();
+        Ok(())
+    }
+
+    /// `flush(timeout)`: ships everything and waits until every message is settled; false if
+    /// `timeout` seconds passed first.
+    fn flush(&self, timeout: f64) -> Result<bool, Error> {
+        let producer = self.core()?;
+        let timeout = secs("timeout", timeout)?;
+        gvl::block_on(async move { producer.flush(timeout).await })
+    }
+
+    /// `close(timeout)`: stops taking messages, delivers what is queued within `timeout`, fails
+    /// the rest; returns how many failed so.
+    fn close(&self, timeout: f64) -> Result<usize, Error> {
+        let producer = self.core()?;
+        let timeout = secs("timeout", timeout)?;
+        gvl::block_on(async move { producer.close(timeout).await })
+    }
+
+    /// `outstanding`: messages queued or in flight, not yet settled.
+    fn outstanding(&self) -> Result<usize, Error> {
+        Ok(self.core()?.outstanding())
+    }
+}
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("AsyncProducer", ruby.class_object())?;
+    class.define_singleton_method("new", function!(NativeAsyncProducer::new, 7))?;
+    class.define_method("produce", method!(NativeAsyncProducer::produce, 2))?;
+    class.define_method(
+        "produce_many",
+        method!(NativeAsyncProducer::produce_many, 1),
+    )?;
+    class.define_method("flush_now", method!(NativeAsyncProducer::flush_now, 0))?;
+    class.define_method("flush", method!(NativeAsyncProducer::flush, 1))?;
+    class.define_method("close", method!(NativeAsyncProducer::close, 1))?;
+    class.define_method("outstanding", method!(NativeAsyncProducer::outstanding, 0))?;
+    Ok(())
+}

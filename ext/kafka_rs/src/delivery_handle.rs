@@ -1,0 +1,86 @@
+//! `KafkaRs::Native::DeliveryHandle`: one message's outcome in a background producer. The public
+//! `KafkaRs::DeliveryHandle` (`lib/kafka_rs/delivery_handle.rb`) wraps it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_rs_core::producer::DeliveryGroup;
+use magnus::{method, prelude::*, Error, IntoValue, RModule, Ruby, Value};
+
+use crate::errors::{to_ruby, to_ruby_exception};
+use crate::gvl;
+
+#[magnus::wrap(class = "KafkaRs::Native::DeliveryHandle", free_immediately, size)]
+pub struct NativeDeliveryHandle {
+    group: Arc<DeliveryGroup>,
+    index: usize,
+}
+
+impl NativeDeliveryHandle {
+    pub fn new(group: Arc<DeliveryGroup>, index: usize) -> Self {
+        NativeDeliveryHandle { group, index }
+    }
+
+    /// `pending?`
+    fn is_pending(&self) -> bool {
+        self.group.get(self.index).is_none()
+    }
+
+    /// `result`: nil while pending, `[partition, offset]` once delivered, or the exception that
+    /// failed the message (not raised).
+    fn result(ruby: &Ruby, rb_self: &Self) -> Value {
+        match rb_self.group.get(rb_self.index) {
+            None => ruby.qnil().as_value(),
+            Some(Ok(d)) => ruby
+                .ary_new_from_values(&[
+                    d.partition.into_value_with(ruby),
+                    d.offset.into_value_with(ruby),
+                ])
+                .as_value(),
+            Some(Err(e)) => to_ruby_exception(e.clone()),
+        }
+    }
+
+    /// `wait(timeout)`: waits (GVL released) until the message is settled, at most `timeout`
+    /// seconds (nil: no limit). Returns `[partition, offset]`, raises the delivery error, or
+    /// returns nil if the time ran out.
+    fn wait(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Value, Error> {
+        if rb_self.group.get(rb_self.index).is_none() {
+            let limit = match timeout {
+                Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| {
+                    to_ruby(kafka_rs_core::Error::invalid(
+                        "timeout",
+                        format!("{s} is not a valid number of seconds"),
+                    ))
+                })?),
+                None => None,
+            };
+            let group = rb_self.group.clone();
+            let index = rb_self.index;
+            let settled = gvl::block_on(async move {
+                match limit {
+                    Some(limit) => tokio::time::timeout(limit, group.wait(index)).await.is_ok(),
+                    None => {
+                        group.wait(index).await;
+                        true
+                    }
+                }
+            })?;
+            if !settled {
+                return Ok(ruby.qnil().as_value());
+            }
+        }
+        match rb_self.group.get(rb_self.index) {
+            Some(Err(e)) => Err(to_ruby(e.clone())),
+            _ => Ok(Self::result(ruby, rb_self)),
+        }
+    }
+}
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class = native.define_class("DeliveryHandle", ruby.class_object())?;
+    class.define_method("pending?", method!(NativeDeliveryHandle::is_pending, 0))?;
+    class.define_method("result", method!(NativeDeliveryHandle::result, 0))?;
+    class.define_method("wait", method!(NativeDeliveryHandle::wait, 1))?;
+    Ok(())
+}

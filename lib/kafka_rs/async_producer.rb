@@ -1,0 +1,224 @@
+# frozen_string_literal: true
+
+module KafkaRs
+  # A producer that sends in the background, shaped like ruby-kafka's `Kafka::AsyncProducer`:
+  #
+  #   producer = kafka.async_producer(delivery_interval: 0.01)
+  #   producer.produce(event.to_json, topic: "events", key: user.id.to_s)   # no network I/O
+  #   ...
+  #   producer.shutdown   # delivers what is queued (within a timeout), then stops
+  #
+  # {#produce} converts and validates the message like {Producer#produce}, then queues it in the
+  # native producer and returns: it never waits on the network. A background task (in Rust, on
+  # the process's runtime) groups messages into per-partition batches and sends them, one batch
+  # per partition in flight so order per partition holds, retrying retriable errors after
+  # `retry_backoff`. A full queue raises {BufferOverflow} at once.
+  #
+  # When batches go out (ruby-kafka's triggers): `delivery_interval` seconds after a batch's
+  # first message, when a partition has `delivery_threshold` messages (or `max_buffer_size`
+  # when no threshold is set) or its batch is full, on {#deliver_messages}, {#flush} and
+  # {#shutdown}. With both triggers 0 (ruby-kafka's default) nothing is sent by time alone;
+  # `linger_ms:` sets a time trigger in milliseconds instead.
+  #
+  # Beyond ruby-kafka: {#produce_async} returns a {DeliveryHandle}; {#produce_many} queues an
+  # Array of messages in one native call; {#flush} waits until everything is delivered.
+  #
+  # Every message given to the producer is settled once: delivered, or failed (retries used up,
+  # `delivery_timeout` passed, producer shut down). Failures are logged to the client's logger;
+  # a handle reports them to whoever waits on it.
+  class AsyncProducer
+    # @api private: use {Client#async_producer}
+    def initialize(client:, native_client:, delivery_threshold: 0, delivery_interval: 0, max_queue_size: 1000,
+                   max_retries: -1, retry_backoff: 0, partitioner: nil, required_acks: :all, ack_timeout: 5,
+                   compression_codec: nil, compression_threshold: 1, max_buffer_size: 1000,
+                   max_buffer_bytesize: 10_000_000, interceptors: [], allow_auto_create_topics: true,
+                   linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30)
+      acks = Producer::ACKS.fetch(required_acks) do
+        raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
+      end
+      codec = Producer::CODECS.fetch(compression_codec) do
+        raise ArgumentError, "compression_codec must be nil, :gzip, :snappy, :lz4 or :zstd, " \
+                             "got #{compression_codec.inspect}"
+      end
+      Validation.integer!(delivery_threshold, "delivery_threshold", min: 0)
+      Validation.positive_number!(delivery_interval, "delivery_interval", allow_zero: true)
+      @max_queue_size = Validation.integer!(max_queue_size, "max_queue_size", min: 1)
+      Validation.integer!(max_retries, "max_retries", min: -1)
+      retry_backoff = 0 if retry_backoff.nil?
+      Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
+      ack_timeout = Validation.timeout!(ack_timeout, "ack_timeout", 5)
+      Validation.integer!(compression_threshold, "compression_threshold", min: 1)
+      Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
+      Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
+      Validation.positive_number!(linger_ms, "linger_ms", allow_zero: true) unless linger_ms.nil?
+      delivery_timeout = Validation.timeout!(delivery_timeout, "delivery_timeout", 120)
+      @shutdown_timeout = Validation.timeout!(shutdown_timeout, "shutdown_timeout", 30)
+      unless [true, false].include?(allow_auto_create_topics)
+        raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
+      end
+
+      @client = client
+      @interceptors = Producer.interceptors!(interceptors)
+      partitioner = Partitioners.resolve(partitioner)
+      unless partitioner.is_a?(String)
+        raise ArgumentError, "the async producer takes :crc32 or :murmur2 as partitioner (a callable one runs " \
+                             "in Ruby, per message: use the buffered producer for it)"
+      end
+
+      linger = if delivery_interval.positive? then delivery_interval.to_f
+               elsif linger_ms then linger_ms / 1000.0
+               else -1.0
+               end
+      settings = [acks, ack_timeout.to_f, max_retries, retry_backoff.to_f, partitioner, codec,
+                  compression_threshold, allow_auto_create_topics]
+      batch_records = delivery_threshold.positive? ? delivery_threshold : max_buffer_size
+      @native = Native::AsyncProducer.new(native_client, settings, linger, batch_records, max_queue_size,
+                                          max_buffer_bytesize, delivery_timeout.to_f)
+      @closed = false
+      AsyncProducer.track(self)
+    end
+
+    # Queues a message (ruby-kafka's arguments and conversions, see {Producer#produce}); never
+    # waits on the network.
+    #
+    # @raise [BufferOverflow] when `max_queue_size` messages (or `max_buffer_bytesize` bytes) are
+    #   queued and not yet delivered; the message is not queued
+    # @return [nil]
+    def produce(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                create_time: nil)
+      enqueue(Producer.entry(value, topic, key, headers, partition, partition_key, create_time), false)
+      nil
+    end
+
+    # Like {#produce}, and returns the message's {DeliveryHandle}.
+    #
+    # @return [DeliveryHandle]
+    def produce_async(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                      create_time: nil)
+      entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
+      entry = intercept(entry) unless @interceptors.empty?
+      native = enqueue(entry, true, intercepted: true)
+      DeliveryHandle.new(native, self, entry[2], entry[6])
+    end
+
+    # Queues every message in one native call: all of them, or (queue full, bad input) none.
+    #
+    # @param messages [Array<Hash>] each `{ value:, topic:, key:, headers:, partition:,
+    #   partition_key:, create_time: }` (`value:` and `topic:` required)
+    # @return [Array<DeliveryHandle>] one per message, in order
+    def produce_many(messages)
+      raise TypeError, "messages must be an Array, got #{messages.class}" unless messages.is_a?(Array)
+
+      entries = messages.each_with_index.map do |m, i|
+        raise TypeError, "messages[#{i}] must be a Hash, got #{m.class}" unless m.is_a?(Hash)
+
+        unknown = m.keys - MESSAGE_KEYS
+        raise ArgumentError, "messages[#{i}] has unknown keys: #{unknown.join(', ')}" unless unknown.empty?
+        raise ArgumentError, "messages[#{i}] needs :topic" unless m.key?(:topic)
+
+        entry = Producer.entry(m[:value], m[:topic], m[:key], m.fetch(:headers, Producer::NO_HEADERS),
+                               m[:partition], m[:partition_key], m[:create_time])
+        @interceptors.empty? ? entry : intercept(entry)
+      end
+      check_open!
+      natives = begin
+        @client.logged { @native.produce_many(entries) }
+      rescue BufferOverflow => e
+        raise BufferOverflow, "Cannot produce #{entries.size} messages, max queue size (#{@max_queue_size} messages) " \
+                              "would be passed: #{e.message}"
+      end
+      natives.each_with_index.map { |n, i| DeliveryHandle.new(n, self, entries[i][2], entries[i][6]) }
+    end
+
+    MESSAGE_KEYS = %i[value topic key headers partition partition_key create_time].freeze
+
+    # Asks for everything queued to be sent now (ruby-kafka's `deliver_messages`; no wait).
+    # @return [nil]
+    def deliver_messages
+      @client.logged { @native.flush_now } unless @closed
+      nil
+    end
+
+    # Sends everything queued and waits until every message is delivered or failed.
+    #
+    # @param timeout [Numeric] seconds
+    # @return [Boolean] false if messages were still pending when the time ran out
+    def flush(timeout: 30)
+      timeout = Validation.timeout!(timeout, "timeout", 30)
+      @client.logged { @native.flush(timeout.to_f) }
+    end
+
+    # Messages queued or in flight, not yet settled.
+    # @return [Integer]
+    def queue_size
+      @native.outstanding
+    end
+
+    # Delivers what is queued (waiting up to `timeout` seconds), then stops. Messages that could
+    # not be delivered in time fail (their handles raise {ClientClosed}) and a warning with their
+    # count goes to the client's logger. Later calls to {#produce} raise {ClientClosed}.
+    #
+    # @return [nil]
+    def shutdown(timeout: @shutdown_timeout)
+      return nil if @closed
+
+      @closed = true
+      timeout = Validation.timeout!(timeout, "timeout", @shutdown_timeout)
+      failed = @client.logged { @native.close(timeout.to_f) }
+      if failed.positive?
+        @client.logger&.warn("kafka_rs") { "async producer shut down: #{failed} messages not delivered within #{timeout} s" }
+      end
+      nil
+    end
+
+    def closed?
+      @closed
+    end
+
+    # @api private
+    # Live async producers, shut down at exit (see below).
+    @live = ObjectSpace::WeakMap.new
+    @live_lock = Mutex.new
+
+    class << self
+      # @api private
+      def track(producer)
+        @live_lock.synchronize { @live[producer] = true }
+      end
+
+      # @api private
+      # Shuts every live producer down (each within its shutdown_timeout).
+      def shutdown_all
+        producers = @live_lock.synchronize { @live.keys }
+        producers.each do |p|
+          p.shutdown
+        rescue StandardError => e
+          warn "kafka_rs: shutting an async producer down at exit failed: #{e.class}: #{e.message}"
+        end
+      end
+    end
+
+    private
+
+    def check_open!
+      raise ClientClosed, "the async producer is shut down" if @closed
+    end
+
+    def enqueue(entry, want_handle, intercepted: false)
+      check_open!
+      entry = intercept(entry) unless intercepted || @interceptors.empty?
+      @native.produce(entry, want_handle)
+    rescue BufferOverflow
+      raise BufferOverflow, "Cannot produce to #{entry[2]}, max queue size (#{@max_queue_size} messages) reached"
+    end
+
+    def intercept(entry)
+      Producer.intercept_entry(entry, @interceptors, @client.logger)
+    end
+  end
+end
+
+# Messages still queued when the process exits are delivered (within each producer's
+# shutdown_timeout) or reported as failed, never dropped silently. Forked children run their
+# own hook for their own producers only (what the parent queued is never sent by a child).
+at_exit { KafkaRs::AsyncProducer.shutdown_all }
