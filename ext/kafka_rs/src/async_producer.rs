@@ -7,7 +7,7 @@
 //! and leaks the parent's (never dropped there, as [`crate::runtime`] requires), so messages
 //! queued in the parent are never sent by a child.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_rs_core::producer::{BackgroundProducer, PipelineOptions, ProduceOptions};
@@ -17,29 +17,16 @@ use crate::client::{ClientHandle, NativeClient};
 use crate::delivery_handle::NativeDeliveryHandle;
 use crate::errors::{guard, to_ruby};
 use crate::producer::{produce_options, Converter};
-use crate::{args, gvl, runtime};
+use crate::runtime::PerFork;
+use crate::{args, gvl};
 
 #[magnus::wrap(class = "KafkaRs::Native::AsyncProducer", free_immediately, size)]
 pub struct NativeAsyncProducer {
     client: Arc<ClientHandle>,
     opts: PipelineOptions,
-    producer: Mutex<Option<(u64, Arc<BackgroundProducer>)>>,
-}
-
-impl Drop for NativeAsyncProducer {
-    fn drop(&mut self) {
-        let slot = self.producer.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, producer)) = slot.take() {
-            if !runtime::is_current(generation) {
-                std::mem::forget(producer);
-            } else {
-                // Dropping the core producer inside the runtime lets its sender finish what is
-                // queued (the Ruby layer shuts producers down explicitly, at exit too).
-                let _context = runtime::runtime().enter();
-                drop(producer);
-            }
-        }
-    }
+    /// Dropped in its own process, the core producer's sender finishes what is queued (the
+    /// Ruby layer shuts producers down explicitly, and at exit).
+    producer: PerFork<BackgroundProducer>,
 }
 
 fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
@@ -84,25 +71,15 @@ impl NativeAsyncProducer {
         Ok(NativeAsyncProducer {
             client: client.handle(),
             opts,
-            producer: Mutex::new(None),
+            producer: PerFork::default(),
         })
     }
 
     fn core(&self) -> Result<Arc<BackgroundProducer>, Error> {
         let client = self.client.core()?;
-        let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, producer)) = slot.as_ref() {
-            if runtime::is_current(*generation) {
-                return Ok(producer.clone());
-            }
-        }
-        if let Some(old) = slot.take() {
-            std::mem::forget(old);
-        }
-        let _context = runtime::runtime().enter();
-        let producer = Arc::new(BackgroundProducer::new(client, self.opts.clone()));
-        *slot = Some((runtime::generation(), producer.clone()));
-        Ok(producer)
+        Ok(self
+            .producer
+            .get_or_build(|| BackgroundProducer::new(client, self.opts.clone())))
     }
 
     /// `produce(entry, want_handle)`: queues one `[value, key, topic, partition, partition_key,

@@ -2,7 +2,7 @@
 //! release for the whole batch). The buffer itself, its limits and `DeliveryFailed` live in
 //! `lib/kafka_rs/producer.rb`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,26 +16,15 @@ use magnus::{
 
 use crate::client::{ClientHandle, NativeClient};
 use crate::errors::{guard, to_ruby, to_ruby_exception};
-use crate::runtime;
+use crate::runtime::PerFork;
 use crate::{args, gvl};
 
 #[magnus::wrap(class = "KafkaRs::Native::Producer", free_immediately, size)]
 pub struct NativeProducer {
     client: Arc<ClientHandle>,
     opts: ProduceOptions,
-    /// The core producer of this process (rebuilt after a fork), with its fork generation.
-    producer: Mutex<Option<(u64, Arc<Producer>)>>,
-}
-
-impl Drop for NativeProducer {
-    fn drop(&mut self) {
-        let slot = self.producer.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, producer)) = slot.take() {
-            if !runtime::is_current(generation) {
-                std::mem::forget(producer);
-            }
-        }
-    }
+    /// The core producer of this process (rebuilt after a fork).
+    producer: PerFork<Producer>,
 }
 
 fn invalid(arg: &'static str, message: String) -> Error {
@@ -160,24 +149,15 @@ impl NativeProducer {
         Ok(NativeProducer {
             client: client.handle(),
             opts,
-            producer: Mutex::new(None),
+            producer: PerFork::default(),
         })
     }
 
     fn core(&self) -> Result<Arc<Producer>, Error> {
         let client = self.client.core()?;
-        let mut slot = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, producer)) = slot.as_ref() {
-            if runtime::is_current(*generation) {
-                return Ok(producer.clone());
-            }
-        }
-        if let Some(old) = slot.take() {
-            std::mem::forget(old);
-        }
-        let producer = Arc::new(Producer::new(client, self.opts.clone()));
-        *slot = Some((runtime::generation(), producer.clone()));
-        Ok(producer)
+        Ok(self
+            .producer
+            .get_or_build(|| Producer::new(client, self.opts.clone())))
     }
 
     /// `deliver(messages)`: each message is `[value, key, topic, partition, partition_key,

@@ -138,3 +138,53 @@ fn build_for(generation: u64, mut seen: *mut ProcessRuntime) -> &'static Runtime
         }
     }
 }
+
+/// A value owned by one fork generation: built on first use in each process, leaked (never
+/// dropped) in a forked child that inherited the parent's. Core producers, which own tasks of
+/// the parent's runtime, live in one of these.
+pub struct PerFork<T> {
+    slot: std::sync::Mutex<Option<(u64, std::sync::Arc<T>)>>,
+}
+
+impl<T> Default for PerFork<T> {
+    fn default() -> Self {
+        PerFork {
+            slot: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T> PerFork<T> {
+    /// This generation's value, built by `build` (inside the runtime's context) if there is
+    /// none yet or the one there belongs to the parent of a fork.
+    pub fn get_or_build(&self, build: impl FnOnce() -> T) -> std::sync::Arc<T> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, value)) = slot.as_ref() {
+            if is_current(*generation) {
+                return value.clone();
+            }
+        }
+        if let Some(old) = slot.take() {
+            std::mem::forget(old);
+        }
+        let _context = runtime().enter();
+        let value = std::sync::Arc::new(build());
+        *slot = Some((generation(), value.clone()));
+        value
+    }
+}
+
+impl<T> Drop for PerFork<T> {
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, value)) = slot.take() {
+            if is_current(generation) {
+                // Dropped inside the runtime: a core producer's tasks wind down there.
+                let _context = runtime().enter();
+                drop(value);
+            } else {
+                std::mem::forget(value);
+            }
+        }
+    }
+}
