@@ -24,8 +24,9 @@ module KafkaRs
   # Array of messages in one native call; {#flush} waits until everything is delivered.
   #
   # Every message given to the producer is settled once: delivered, or failed (retries used up,
-  # `delivery_timeout` passed, producer shut down). Failures are logged to the client's logger;
-  # a handle reports them to whoever waits on it.
+  # `delivery_timeout` passed, producer shut down). A handle reports a failure to whoever waits
+  # on it; the client's logger gets it on the next {#flush}, {#deliver_messages},
+  # {#produce_many} or {#shutdown} (background diagnostics are handed over on those calls).
   class AsyncProducer
     # @api private: use {Client#async_producer}
     def initialize(client:, native_client:, delivery_threshold: 0, delivery_interval: 0, max_queue_size: 1000,
@@ -33,29 +34,14 @@ module KafkaRs
                    compression_codec: nil, compression_threshold: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, interceptors: [], allow_auto_create_topics: true,
                    linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30)
-      acks = Producer::ACKS.fetch(required_acks) do
-        raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
-      end
-      codec = Producer::CODECS.fetch(compression_codec) do
-        raise ArgumentError, "compression_codec must be nil, :gzip, :snappy, :lz4 or :zstd, " \
-                             "got #{compression_codec.inspect}"
-      end
       Validation.integer!(delivery_threshold, "delivery_threshold", min: 0)
       Validation.positive_number!(delivery_interval, "delivery_interval", allow_zero: true)
       @max_queue_size = Validation.integer!(max_queue_size, "max_queue_size", min: 1)
-      Validation.integer!(max_retries, "max_retries", min: -1)
-      retry_backoff = 0 if retry_backoff.nil?
-      Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
-      ack_timeout = Validation.timeout!(ack_timeout, "ack_timeout", 5)
-      Validation.integer!(compression_threshold, "compression_threshold", min: 1)
       Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
       Validation.positive_number!(linger_ms, "linger_ms", allow_zero: true) unless linger_ms.nil?
       delivery_timeout = Validation.timeout!(delivery_timeout, "delivery_timeout", 120)
       @shutdown_timeout = Validation.timeout!(shutdown_timeout, "shutdown_timeout", 30)
-      unless [true, false].include?(allow_auto_create_topics)
-        raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
-      end
 
       @client = client
       @interceptors = Producer.interceptors!(interceptors)
@@ -69,8 +55,12 @@ module KafkaRs
                elsif linger_ms then linger_ms / 1000.0
                else -1.0
                end
-      settings = [acks, ack_timeout.to_f, max_retries, retry_backoff.to_f, partitioner, codec,
-                  compression_threshold, allow_auto_create_topics]
+      settings = Producer.native_settings(
+        required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: -1,
+        retry_backoff: retry_backoff.nil? ? 0 : retry_backoff, partitioner: partitioner,
+        compression_codec: compression_codec, compression_threshold: compression_threshold,
+        allow_auto_create_topics: allow_auto_create_topics
+      )
       batch_records = delivery_threshold.positive? ? delivery_threshold : max_buffer_size
       @native = Native::AsyncProducer.new(native_client, settings, linger, batch_records, max_queue_size,
                                           max_buffer_bytesize, delivery_timeout.to_f)

@@ -30,30 +30,18 @@ module KafkaRs
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1,
                    interceptors: [], allow_auto_create_topics: true)
-      acks = ACKS.fetch(required_acks) do
-        raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
-      end
-      codec = CODECS.fetch(compression_codec) do
-        raise ArgumentError, "compression_codec must be nil, :gzip, :snappy, :lz4 or :zstd, " \
-                             "got #{compression_codec.inspect}"
-      end
-      ack_timeout = Validation.timeout!(ack_timeout, "ack_timeout", 5)
-      retry_backoff = 1 if retry_backoff.nil?
-      Validation.integer!(max_retries, "max_retries", min: 0)
-      Validation.integer!(compression_threshold, "compression_threshold", min: 1)
-      Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
+      @partitioner = Partitioners.resolve(partitioner)
+      settings = Producer.native_settings(
+        required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: 0,
+        retry_backoff: retry_backoff.nil? ? 1 : retry_backoff,
+        partitioner: @partitioner.is_a?(String) ? @partitioner : "crc32", compression_codec: compression_codec,
+        compression_threshold: compression_threshold, allow_auto_create_topics: allow_auto_create_topics
+      )
       @max_buffer_size = Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       @max_buffer_bytesize = Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
       @interceptors = Producer.interceptors!(interceptors)
-      unless [true, false].include?(allow_auto_create_topics)
-        raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
-      end
-
       @client = client
-      @partitioner = Partitioners.resolve(partitioner)
-      @native = Native::Producer.new(native_client, acks, ack_timeout.to_f, max_retries, retry_backoff.to_f,
-                                     @partitioner.is_a?(String) ? @partitioner : "crc32", codec,
-                                     compression_threshold, allow_auto_create_topics)
+      @native = Native::Producer.new(native_client, settings)
       @buffer = []
       @buffer_bytesize = 0
       @lock = Mutex.new
@@ -161,6 +149,31 @@ module KafkaRs
       headers = headers.equal?(NO_HEADERS) ? nil : Validation.headers!(headers)
       time = create_time.nil? ? Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) : Validation.timestamp_ms!(create_time)
       [value, key, topic, partition, partition_key, headers, time]
+    end
+
+    # @api private
+    # Validates the options both producers share and returns the settings Array their native
+    # classes take: `[acks, ack_timeout, max_retries, retry_backoff, partitioner, codec,
+    # compression_threshold, allow_auto_create_topics]`.
+    def self.native_settings(required_acks:, ack_timeout:, max_retries:, min_retries:, retry_backoff:, partitioner:,
+                             compression_codec:, compression_threshold:, allow_auto_create_topics:)
+      acks = ACKS.fetch(required_acks) do
+        raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
+      end
+      codec = CODECS.fetch(compression_codec) do
+        raise ArgumentError, "compression_codec must be nil, :gzip, :snappy, :lz4 or :zstd, " \
+                             "got #{compression_codec.inspect}"
+      end
+      ack_timeout = Validation.timeout!(ack_timeout, "ack_timeout", 5)
+      Validation.integer!(max_retries, "max_retries", min: min_retries)
+      Validation.positive_number!(retry_backoff, "retry_backoff", allow_zero: true)
+      Validation.integer!(compression_threshold, "compression_threshold", min: 1)
+      unless [true, false].include?(allow_auto_create_topics)
+        raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
+      end
+
+      [acks, ack_timeout.to_f, max_retries, retry_backoff.to_f, partitioner, codec, compression_threshold,
+       allow_auto_create_topics]
     end
 
     # @api private

@@ -8,12 +8,11 @@
 //! queued in the parent are never sent by a child.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_rs_core::producer::{BackgroundProducer, PipelineOptions, ProduceOptions};
 use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Value};
 
-use crate::client::{ClientHandle, NativeClient};
+use crate::client::{secs, ClientHandle, NativeClient};
 use crate::delivery_handle::NativeDeliveryHandle;
 use crate::errors::{guard, to_ruby};
 use crate::producer::{produce_options, Converter};
@@ -29,21 +28,11 @@ pub struct NativeAsyncProducer {
     producer: PerFork<BackgroundProducer>,
 }
 
-fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(s).map_err(|_| {
-        to_ruby(kafka_rs_core::Error::invalid(
-            arg,
-            format!("{s} is not a valid number of seconds"),
-        ))
-    })
-}
-
 impl NativeAsyncProducer {
     /// `Native::AsyncProducer.new(client, produce_options, linger, max_batch_records,
-    /// max_queue_messages, max_queue_bytes, delivery_timeout)`. `produce_options` is the Array
-    /// `Native::Producer.new` takes after the client: `[acks, ack_timeout, max_retries,
-    /// retry_backoff, partitioner, compression, compression_threshold, auto_create_topics]`,
-    /// where `max_retries` -1 retries until the delivery timeout. `linger` is seconds, or a
+    /// max_queue_messages, max_queue_bytes, delivery_timeout)`. `produce_options` is the settings
+    /// Array `Native::Producer.new` takes too (see [`produce_options`]); `max_retries` -1 retries
+    /// until the delivery timeout. `linger` is seconds, or a
     /// negative number for no timed sending (batches go when full or flushed).
     fn new(
         client: &NativeClient,
@@ -91,7 +80,7 @@ impl NativeAsyncProducer {
         want_handle: bool,
     ) -> Result<Option<NativeDeliveryHandle>, Error> {
         let producer = self.core()?;
-        let message = guard(|| Converter::new().message(entry))?;
+        let message = guard(|| Converter::single().message(entry))?;
         let group = producer.enqueue(vec![message]).map_err(to_ruby)?;
         Ok(want_handle.then(|| NativeDeliveryHandle::new(group, 0)))
     }

@@ -116,7 +116,8 @@ pub struct NativeClient {
     handle: Arc<ClientHandle>,
 }
 
-fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
+/// A number of seconds from Ruby as a `Duration`; an ArgumentError naming `arg` if it is not one.
+pub(crate) fn secs(arg: &'static str, s: f64) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         to_ruby(CoreError::invalid(
             arg,

@@ -2,11 +2,11 @@
 //! `KafkaRs::DeliveryHandle` (`lib/kafka_rs/delivery_handle.rb`) wraps it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_rs_core::producer::DeliveryGroup;
 use magnus::{method, prelude::*, Error, IntoValue, RModule, Ruby, Value};
 
+use crate::client::secs;
 use crate::errors::{to_ruby, to_ruby_exception};
 use crate::gvl;
 
@@ -46,15 +46,7 @@ impl NativeDeliveryHandle {
     /// returns nil if the time ran out.
     fn wait(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Value, Error> {
         if rb_self.group.get(rb_self.index).is_none() {
-            let limit = match timeout {
-                Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| {
-                    to_ruby(kafka_rs_core::Error::invalid(
-                        "timeout",
-                        format!("{s} is not a valid number of seconds"),
-                    ))
-                })?),
-                None => None,
-            };
+            let limit = timeout.map(|s| secs("timeout", s)).transpose()?;
             let group = rb_self.group.clone();
             let index = rb_self.index;
             let settled = gvl::block_on(async move {

@@ -3,7 +3,6 @@
 //! `lib/kafka_rs/producer.rb`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_rs_core::producer::{OutgoingMessage, Partitioner, ProduceOptions, Producer};
@@ -14,7 +13,7 @@ use magnus::{
     TryConvert, Value,
 };
 
-use crate::client::{ClientHandle, NativeClient};
+use crate::client::{secs, ClientHandle, NativeClient};
 use crate::errors::{guard, to_ruby, to_ruby_exception};
 use crate::runtime::PerFork;
 use crate::{args, gvl};
@@ -31,121 +30,71 @@ fn invalid(arg: &'static str, message: String) -> Error {
     to_ruby(CoreError::invalid(arg, message))
 }
 
-/// The produce settings both native producers take, as Ruby passes them.
-struct ProduceSettings {
-    acks: i16,
-    ack_timeout: f64,
-    /// -1: retry until the delivery timeout (background producer only).
-    max_retries: i64,
-    retry_backoff: f64,
-    partitioner: String,
-    compression: String,
-    compression_threshold: usize,
-    auto_create_topics: bool,
-}
-
-impl ProduceSettings {
-    /// Checked options, and whether retries are unlimited.
-    fn into_options(self) -> Result<(ProduceOptions, bool), Error> {
-        let secs = |arg, s: f64| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| invalid(arg, format!("{s} is not a valid number of seconds")))
-        };
-        let partitioner = match self.partitioner.as_str() {
-            "crc32" => Partitioner::Crc32,
-            "murmur2" => Partitioner::Murmur2,
-            other => {
-                return Err(invalid(
-                    "partitioner",
-                    format!("unknown partitioner {other:?}"),
-                ))
-            }
-        };
-        let compression = match self.compression.as_str() {
-            "none" => Compression::None,
-            "gzip" => Compression::Gzip,
-            "snappy" => Compression::Snappy,
-            "lz4" => Compression::Lz4,
-            "zstd" => Compression::Zstd,
-            other => {
-                return Err(invalid(
-                    "compression_codec",
-                    format!("unknown codec {other:?}"),
-                ))
-            }
-        };
-        if !matches!(self.acks, -1..=1) {
-            return Err(invalid(
-                "required_acks",
-                format!("{} is not one of -1 (all), 0 or 1", self.acks),
-            ));
-        }
-        let unlimited = self.max_retries < 0;
-        let max_retries = u32::try_from(self.max_retries.max(0))
-            .map_err(|_| invalid("max_retries", format!("{} is too large", self.max_retries)))?;
-        let opts = ProduceOptions {
-            acks: self.acks,
-            ack_timeout: secs("ack_timeout", self.ack_timeout)?,
-            max_retries,
-            retry_backoff: secs("retry_backoff", self.retry_backoff)?,
-            partitioner,
-            compression,
-            compression_threshold: self.compression_threshold.max(1),
-            auto_create_topics: self.auto_create_topics,
-            ..ProduceOptions::default()
-        };
-        Ok((opts, unlimited))
-    }
-}
-
-/// Parses `[acks, ack_timeout, max_retries, retry_backoff, partitioner, compression,
-/// compression_threshold, auto_create_topics]` (see `Native::Producer.new`; `max_retries` may
-/// be -1: unlimited). Returns the options and whether retries are unlimited.
+/// Parses the settings both native producers take: `[acks, ack_timeout, max_retries,
+/// retry_backoff, partitioner, compression, compression_threshold, auto_create_topics]`.
+/// `partitioner` is `"crc32"` or `"murmur2"`; `compression` `"none"`, `"gzip"`, `"snappy"`,
+/// `"lz4"` or `"zstd"`; batches with fewer than `compression_threshold` records go
+/// uncompressed; `auto_create_topics` asks the broker to create missing topics (where it allows
+/// that); `max_retries` -1 means unlimited. Returns the options and whether retries are
+/// unlimited.
 pub(crate) fn produce_options(settings: Value) -> Result<(ProduceOptions, bool), Error> {
     let [acks, ack_timeout, max_retries, retry_backoff, partitioner, compression, threshold, auto_create] =
         args::fixed::<8>(settings)?;
-    ProduceSettings {
-        acks: i16::try_convert(acks)?,
-        ack_timeout: f64::try_convert(ack_timeout)?,
-        max_retries: i64::try_convert(max_retries)?,
-        retry_backoff: f64::try_convert(retry_backoff)?,
-        partitioner: String::try_convert(partitioner)?,
-        compression: String::try_convert(compression)?,
-        compression_threshold: usize::try_convert(threshold)?,
-        auto_create_topics: bool::try_convert(auto_create)?,
+    let acks = i16::try_convert(acks)?;
+    if !matches!(acks, -1..=1) {
+        return Err(invalid(
+            "required_acks",
+            format!("{acks} is not one of -1 (all), 0 or 1"),
+        ));
     }
-    .into_options()
+    let partitioner = match String::try_convert(partitioner)?.as_str() {
+        "crc32" => Partitioner::Crc32,
+        "murmur2" => Partitioner::Murmur2,
+        other => {
+            return Err(invalid(
+                "partitioner",
+                format!("unknown partitioner {other:?}"),
+            ))
+        }
+    };
+    let compression = match String::try_convert(compression)?.as_str() {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "snappy" => Compression::Snappy,
+        "lz4" => Compression::Lz4,
+        "zstd" => Compression::Zstd,
+        other => {
+            return Err(invalid(
+                "compression_codec",
+                format!("unknown codec {other:?}"),
+            ))
+        }
+    };
+    let max_retries = i64::try_convert(max_retries)?;
+    let unlimited = max_retries < 0;
+    let opts = ProduceOptions {
+        acks,
+        ack_timeout: secs("ack_timeout", f64::try_convert(ack_timeout)?)?,
+        max_retries: u32::try_from(max_retries.max(0))
+            .map_err(|_| invalid("max_retries", format!("{max_retries} is too large")))?,
+        retry_backoff: secs("retry_backoff", f64::try_convert(retry_backoff)?)?,
+        partitioner,
+        compression,
+        compression_threshold: usize::try_convert(threshold)?.max(1),
+        auto_create_topics: bool::try_convert(auto_create)?,
+        ..ProduceOptions::default()
+    };
+    Ok((opts, unlimited))
 }
 
 impl NativeProducer {
-    /// `Native::Producer.new(client, acks, ack_timeout, max_retries, retry_backoff, partitioner,
-    /// compression, compression_threshold, auto_create_topics)`; `partitioner` is `"crc32"` or
-    /// `"murmur2"`, `compression` `"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`; batches
-    /// with fewer than `compression_threshold` records go uncompressed; `auto_create_topics`
-    /// asks the broker to create missing topics (where it allows that).
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        client: &NativeClient,
-        acks: i16,
-        ack_timeout: f64,
-        max_retries: u32,
-        retry_backoff: f64,
-        partitioner: String,
-        compression: String,
-        compression_threshold: usize,
-        auto_create_topics: bool,
-    ) -> Result<Self, Error> {
-        let settings = ProduceSettings {
-            acks,
-            ack_timeout,
-            max_retries: i64::from(max_retries),
-            retry_backoff,
-            partitioner,
-            compression,
-            compression_threshold,
-            auto_create_topics,
-        };
-        let (opts, _) = settings.into_options()?;
+    /// `Native::Producer.new(client, settings)`, `settings` as [`produce_options`] reads them
+    /// (`max_retries` at least 0 here).
+    fn new(client: &NativeClient, settings: Value) -> Result<Self, Error> {
+        let (opts, unlimited) = produce_options(settings)?;
+        if unlimited {
+            return Err(invalid("max_retries", "must be 0 or more".to_owned()));
+        }
         Ok(NativeProducer {
             client: client.handle(),
             opts,
@@ -202,20 +151,33 @@ impl NativeProducer {
     }
 }
 
-/// Converts a batch of entries. Keys and values are copied into shared arenas (one allocation
-/// per `ARENA_BYTES` instead of one per field) and each topic name is stored once.
+/// Converts entries. For a batch, keys and values are copied into shared arenas (one
+/// allocation per `ARENA_BYTES` instead of one per field) and each topic name is stored once.
 pub(crate) struct Converter {
     arena: BytesMut,
+    /// Size of a fresh arena; 0: every field gets its own allocation.
+    arena_bytes: usize,
     topics: Vec<Arc<str>>,
 }
 
 const ARENA_BYTES: usize = 64 * 1024;
 
 impl Converter {
+    /// For a batch of entries, converted and delivered together.
     pub(crate) fn new() -> Self {
         Converter {
             arena: BytesMut::new(),
+            arena_bytes: ARENA_BYTES,
             topics: Vec::new(),
+        }
+    }
+
+    /// For one entry that may stay queued on its own: no arena, whose unused rest would stay
+    /// allocated as long as the message is queued.
+    pub(crate) fn single() -> Self {
+        Converter {
+            arena_bytes: 0,
+            ..Converter::new()
         }
     }
 
@@ -223,11 +185,11 @@ impl Converter {
         // SAFETY: the slice is copied before any Ruby code can run and change the string.
         let s = s?;
         let slice = unsafe { s.as_slice() };
-        if slice.len() > ARENA_BYTES / 4 {
+        if slice.len() > self.arena_bytes / 4 {
             return Some(Bytes::copy_from_slice(slice));
         }
         if self.arena.capacity() - self.arena.len() < slice.len() {
-            self.arena = BytesMut::with_capacity(ARENA_BYTES);
+            self.arena = BytesMut::with_capacity(self.arena_bytes);
         }
         self.arena.extend_from_slice(slice);
         Some(self.arena.split().freeze())
@@ -285,7 +247,7 @@ impl Converter {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Producer", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeProducer::new, 9))?;
+    class.define_singleton_method("new", function!(NativeProducer::new, 2))?;
     class.define_method("deliver", method!(NativeProducer::deliver, 1))?;
     class.define_method(
         "partition_count",

@@ -306,7 +306,7 @@ impl Client {
 /// A topic's entry in `snap`: errors for a topic the cluster does not know, a topic-level error
 /// code, and a topic whose metadata lists no partitions (which would leave nothing to produce to
 /// or read from).
-fn topic_from_snapshot(snap: &ClusterSnapshot, topic: &str) -> Result<Arc<TopicInfo>> {
+pub(crate) fn topic_from_snapshot(snap: &ClusterSnapshot, topic: &str) -> Result<Arc<TopicInfo>> {
     let info = snap
         .topics
         .get(topic)

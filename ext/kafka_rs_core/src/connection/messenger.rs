@@ -225,21 +225,13 @@ impl BrokerConnection {
         let frame = frame::encode_request(req, version, &self.config.client_id);
         let tagged = frame::response_header_has_tags(R::API_KEY, R::is_flexible(version));
         let rx = self
-            .enqueue(frame, Some(tagged))?
+            .enqueue(frame, Some(tagged), None)?
             .expect("a response was requested");
         let timeout = self.config.request_timeout + broker_wait;
         let body = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply?,
             Ok(Err(_)) => return Err(self.gone()),
-            Err(_) => {
-                let err = Error::Timeout {
-                    broker: self.shared.broker.clone(),
-                    api: R::API_KEY.name(),
-                    timeout_ms: timeout.as_millis() as u64,
-                };
-                self.shared.poison(err.clone());
-                return Err(err);
-            }
+            Err(_) => return Err(self.timed_out(R::API_KEY.name(), timeout)),
         };
         let mut r = Reader::new(body);
         Ok(R::decode_response(&mut r, version)?)
@@ -251,34 +243,31 @@ impl BrokerConnection {
         let version = self.version_for::<R>()?;
         let frame = frame::encode_request(req, version, &self.config.client_id);
         let (tx, rx) = oneshot::channel();
-        self.enqueue_frame(frame, None, Some(tx))?;
+        self.enqueue(frame, None, Some(tx))?;
         match tokio::time::timeout(self.config.request_timeout, rx).await {
             Ok(Ok(())) => Ok(()),
             // The writer dropped the notice: the connection failed before the frame went out.
             Ok(Err(_)) => Err(self.gone()),
-            Err(_) => {
-                let err = Error::Timeout {
-                    broker: self.shared.broker.clone(),
-                    api: R::API_KEY.name(),
-                    timeout_ms: self.config.request_timeout.as_millis() as u64,
-                };
-                self.shared.poison(err.clone());
-                Err(err)
-            }
+            Err(_) => Err(self.timed_out(R::API_KEY.name(), self.config.request_timeout)),
         }
     }
 
-    /// Assigns a correlation id, registers the waiter (unless `tagged_header` is `None`: no
-    /// response expected) and queues the frame for the writer.
-    fn enqueue(
-        &self,
-        frame: BytesMut,
-        tagged_header: Option<bool>,
-    ) -> Result<Option<oneshot::Receiver<Reply>>> {
-        self.enqueue_frame(frame, tagged_header, None)
+    /// A request of `api` got no answer (or was not written) within `timeout`: the connection
+    /// is poisoned, as its state is unknown, and the error returned.
+    fn timed_out(&self, api: &'static str, timeout: Duration) -> Error {
+        let err = Error::Timeout {
+            broker: self.shared.broker.clone(),
+            api,
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        self.shared.poison(err.clone());
+        err
     }
 
-    fn enqueue_frame(
+    /// Assigns a correlation id, registers the waiter (unless `tagged_header` is `None`: no
+    /// response expected), queues the frame for the writer, which tells `written` (if given)
+    /// once the frame is on the socket.
+    fn enqueue(
         &self,
         mut frame: BytesMut,
         tagged_header: Option<bool>,

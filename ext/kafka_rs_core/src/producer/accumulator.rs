@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::delivery::{settle_all, Slot};
 use super::partitioner::Partitioner;
-use super::{estimated_size, OutgoingMessage};
+use super::OutgoingMessage;
 use crate::error::Error;
 use crate::error_code::ErrorCode;
 use crate::protocol::records::ProduceRecord;
@@ -38,6 +38,8 @@ pub struct Pending {
     pub message: OutgoingMessage,
     pub slot: Slot,
     pub enqueued: Instant,
+    /// The record's estimated size (`producer::estimated_size`), computed once on the way in.
+    pub size: usize,
 }
 
 /// Records of one partition sent (and, on a retriable error, resent) as one record batch.
@@ -123,10 +125,6 @@ impl Accumulator {
         }
     }
 
-    pub fn config(&self) -> &AccumulatorConfig {
-        &self.config
-    }
-
     pub fn push(&mut self, pending: Pending) {
         self.incoming.push_back(pending);
     }
@@ -139,10 +137,6 @@ impl Accumulator {
     /// Batches waiting to be sent (not counting those in flight).
     pub fn queued_batches(&self) -> usize {
         self.queues.values().map(|q| q.batches.len()).sum()
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.queues.values().map(|q| q.in_flight).sum()
     }
 
     /// Gives incoming messages their partition and appends them to its queue, in arrival order.
@@ -177,17 +171,24 @@ impl Accumulator {
                     waiting.push_back(pending);
                 }
                 TopicState::Failed(e) => fail_one(&pending, &e, &mut settled),
-                TopicState::Ready(count) => match self.partition_for(&pending.message, count) {
-                    Ok(p) => self.append(now, p, pending),
-                    Err(e) => fail_one(&pending, &e, &mut settled),
-                },
+                TopicState::Ready(count) => {
+                    match self.partition_for(&pending.message, pending.size, count) {
+                        Ok(p) => self.append(now, p, pending),
+                        Err(e) => fail_one(&pending, &e, &mut settled),
+                    }
+                }
             }
         }
         self.incoming = waiting;
         settled
     }
 
-    fn partition_for(&mut self, msg: &OutgoingMessage, count: usize) -> Result<i32, Error> {
+    fn partition_for(
+        &mut self,
+        msg: &OutgoingMessage,
+        size: usize,
+        count: usize,
+    ) -> Result<i32, Error> {
         if count == 0 {
             return Err(Error::kafka(
                 ErrorCode::LEADER_NOT_AVAILABLE,
@@ -207,7 +208,6 @@ impl Accumulator {
             return Ok(self.config.partitioner.partition_for_key(key, count));
         }
         // Keyless: stick to one partition while its open batch has room, then move on.
-        let size = estimated_size(&msg.record);
         let p = match self.sticky.get(&msg.topic) {
             Some(&p) if (p as usize) < count && !self.open_batch_full(&msg.topic, p, size) => p,
             _ => {
@@ -243,8 +243,8 @@ impl Accumulator {
             message,
             slot,
             enqueued,
+            size,
         } = pending;
-        let size = estimated_size(&message.record);
         let topic = message.topic;
         let max_bytes = self.config.max_batch_bytes;
         let max_records = self.config.max_batch_records;
@@ -382,28 +382,13 @@ impl Accumulator {
             .retain(|_, q| q.in_flight > 0 || !q.batches.is_empty());
         settled
     }
-
-    /// Fails every queued message whose topic is `topic` (a lookup that failed for good).
-    pub fn fail_topic(&mut self, topic: &str, why: &Error) -> (usize, usize) {
-        let mut settled = (0, 0);
-        let mut keep = VecDeque::with_capacity(self.incoming.len());
-        for p in std::mem::take(&mut self.incoming) {
-            if &*p.message.topic == topic {
-                fail_one(&p, why, &mut settled);
-            } else {
-                keep.push_back(p);
-            }
-        }
-        self.incoming = keep;
-        settled
-    }
 }
 
 /// Settles one waiting message with `why`, counting it (and its bytes) in `settled`.
 fn fail_one(pending: &Pending, why: &Error, settled: &mut (usize, usize)) {
     settle_all(std::slice::from_ref(&pending.slot), |_| Err(why.clone()));
     settled.0 += 1;
-    settled.1 += estimated_size(&pending.message.record);
+    settled.1 += pending.size;
 }
 
 #[cfg(test)]
@@ -449,6 +434,7 @@ mod tests {
                 index,
             },
             enqueued: now,
+            size: value_len + 30,
         }
     }
 

@@ -228,7 +228,7 @@ impl Producer {
                     .map(|((t, p), indices)| ((topics[t].0, p), indices))
                     .collect();
                 let chunks = self.chunk(messages, parts);
-                sends.push(self.send_to_leader(leader, messages, chunks));
+                sends.push(self.send_to_leader(leader, messages, &partitions, chunks));
             }
             // 4: settle.
             for outcome in join_all(sends).await {
@@ -325,12 +325,12 @@ impl Producer {
         &self,
         leader: i32,
         messages: &[OutgoingMessage],
+        partitions: &[Option<i32>],
         chunks: Vec<Chunk<'a>>,
     ) -> Vec<(usize, DeliveryResult)> {
-        let waves = into_waves(chunks);
         let mut out = Vec::new();
         let mut stopped: Vec<((&str, i32), Error)> = Vec::new();
-        for wave in waves {
+        for wave in into_waves(chunks) {
             let mut sends = Vec::new();
             for chunk in wave {
                 let key = (chunk.topic, chunk.partition);
@@ -340,21 +340,6 @@ impl Producer {
                 }
             }
             let requests = self.pack(sends);
-            // Each batch by its partition and its first message (a retriable failure fails the
-            // whole batch, so the first message tells).
-            let firsts: Vec<Vec<((&str, i32), usize)>> = requests
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|c| {
-                            (
-                                (c.topic, c.partition),
-                                c.indices.first().copied().unwrap_or(usize::MAX),
-                            )
-                        })
-                        .collect()
-                })
-                .collect();
             let answered = join_all(
                 requests
                     .into_iter()
@@ -362,21 +347,14 @@ impl Producer {
                     .collect(),
             )
             .await;
-            for (results, firsts) in answered.into_iter().zip(firsts) {
-                let retriable = |res: &DeliveryResult| matches!(res, Err(e) if e.is_retriable());
-                if results.iter().any(|(_, res)| retriable(res)) {
-                    for (key, first) in firsts {
-                        let failed = results
-                            .iter()
-                            .find(|(i, res)| *i == first && retriable(res));
-                        if let Some((_, Err(e))) = failed {
-                            if !stopped.iter().any(|(p, _)| *p == key) {
-                                stopped.push((key, e.clone()));
-                            }
-                        }
+            for (i, res) in answered.into_iter().flatten() {
+                if let (Err(e), Some(p)) = (&res, partitions[i]) {
+                    let key = (&*messages[i].topic, p);
+                    if e.is_retriable() && !stopped.iter().any(|(k, _)| *k == key) {
+                        stopped.push((key, e.clone()));
                     }
                 }
-                out.extend(results);
+                out.push((i, res));
             }
         }
         out
@@ -480,13 +458,7 @@ impl Producer {
                     }
                     out
                 }
-                Err(e) => {
-                    let mut out = early;
-                    for (chunk, _) in sent {
-                        out.extend(chunk.indices.iter().map(|&i| (i, Err(e.clone()))));
-                    }
-                    out
-                }
+                Err(e) => all(e, &encoded, early),
             };
         }
         let resp = match conn.request_with_wait(&req, self.opts.ack_timeout).await {

@@ -136,14 +136,6 @@ impl BackgroundProducer {
         BackgroundProducer { shared }
     }
 
-    pub fn options(&self) -> &PipelineOptions {
-        &self.shared.opts
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.shared.client
-    }
-
     /// Queues `messages` (no I/O) and returns their delivery group, or fails them all, queuing
     /// nothing: [`Error::QueueFull`] when they do not fit the bounds, [`Error::Closed`] after
     /// [`close`](Self::close).
@@ -152,7 +144,8 @@ impl BackgroundProducer {
             return Err(Error::Closed);
         }
         let count = messages.len();
-        let bytes: usize = messages.iter().map(|m| estimated_size(&m.record)).sum();
+        let sizes: Vec<usize> = messages.iter().map(|m| estimated_size(&m.record)).collect();
+        let bytes: usize = sizes.iter().sum();
         let opts = &self.shared.opts;
         let group = DeliveryGroup::new(count);
         if count == 0 {
@@ -179,7 +172,7 @@ impl BackgroundProducer {
             self.shared
                 .outstanding_bytes
                 .fetch_add(bytes, Ordering::AcqRel);
-            for (index, message) in messages.into_iter().enumerate() {
+            for (index, (message, size)) in messages.into_iter().zip(sizes).enumerate() {
                 acc.push(Pending {
                     message,
                     slot: Slot {
@@ -187,6 +180,7 @@ impl BackgroundProducer {
                         index: index as u32,
                     },
                     enqueued: now,
+                    size,
                 });
             }
         }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::accumulator::{Batch, TopicState};
 use super::delivery::{delivered, settle_all};
 use super::pipeline::Shared;
+use crate::client::topic_from_snapshot;
 use crate::cluster::metadata::ClusterSnapshot;
 use crate::error::Error;
 use crate::error_code::ErrorCode;
@@ -117,11 +118,10 @@ fn topic_state(
     if let Some(e) = failed.get(topic) {
         return TopicState::Failed(e.clone());
     }
-    match snap.topics.get(topic) {
-        Some(info) if info.error.is_ok() && !info.partitions.is_empty() => {
-            TopicState::Ready(info.partitions.len())
-        }
-        _ => TopicState::Unknown,
+    // Unknown, an error code or no partitions: a lookup (with its retries) decides.
+    match topic_from_snapshot(snap, topic) {
+        Ok(info) => TopicState::Ready(info.partitions.len()),
+        Err(_) => TopicState::Unknown,
     }
 }
 

@@ -160,16 +160,11 @@ impl Request for ApiVersionsRequest<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::decode_whole;
+    use super::super::test_support::encode_request;
     use bytes::{BufMut, Bytes};
 
     use super::*;
     use crate::protocol::codec::DecodeError;
-
-    fn encode_request(req: &ApiVersionsRequest<'_>, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     /// Test-only request decoder: (name, version) for v3+, `None` before.
     fn decode_request(body: Bytes, version: i16) -> DecodeResult<Option<(String, String)>> {

@@ -97,6 +97,7 @@ impl<'a> Request for CreatePartitionsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::encode_request;
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
     };
@@ -106,12 +107,6 @@ mod tests {
 
     type Req = CreatePartitionsRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
-
-    fn encode_request(req: &Req, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     /// What a broker reads: ([(name, count, assignments were null)], timeout_ms, validate_only).
     type DecodedRequest = (Vec<(String, i32, bool)>, i32, bool);

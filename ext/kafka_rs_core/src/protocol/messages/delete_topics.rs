@@ -108,6 +108,7 @@ impl<'a> Request for DeleteTopicsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::encode_request;
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
     };
@@ -117,12 +118,6 @@ mod tests {
 
     type Req = DeleteTopicsRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
-
-    fn encode_request(req: &Req, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     /// What a broker reads: (names, topic ids (v6+), timeout_ms).
     type DecodedRequest = (Vec<Option<String>>, Vec<[u8; 16]>, i32);

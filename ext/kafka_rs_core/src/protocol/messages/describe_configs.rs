@@ -173,6 +173,7 @@ fn skip_synonyms(r: &mut Reader, compact: bool) -> DecodeResult<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::encode_request;
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
     };
@@ -182,12 +183,6 @@ mod tests {
 
     type Req = DescribeConfigsRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
-
-    fn encode_request(req: &Req, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     fn sample_request() -> Req {
         DescribeConfigsRequest {

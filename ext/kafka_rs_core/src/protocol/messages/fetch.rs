@@ -233,6 +233,7 @@ fn decode_partition(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::decode_whole;
+    use super::super::test_support::encode_request;
     use super::*;
     use crate::protocol::codec::DecodeError;
 
@@ -311,12 +312,6 @@ mod tests {
             forgotten,
             rack_id,
         })
-    }
-
-    fn encode_request(req: &FetchRequest<'_>, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
     }
 
     /// Test-only response encoder (the broker side). In v12 every partition carries the three

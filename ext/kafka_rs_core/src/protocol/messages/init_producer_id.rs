@@ -113,6 +113,7 @@ impl<'a> Request for InitProducerIdRequest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::encode_request;
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
     };
@@ -122,12 +123,6 @@ mod tests {
 
     type Req = InitProducerIdRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
-
-    fn encode_request(req: &Req, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     /// What a broker reads: (transactional_id, transaction_timeout_ms, producer_id, epoch).
     type DecodedRequest = (Option<String>, i32, i64, i16);

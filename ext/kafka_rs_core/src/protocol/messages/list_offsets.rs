@@ -200,6 +200,7 @@ impl<'a> Request for ListOffsetsRequest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::encode_request;
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole,
     };
@@ -209,12 +210,6 @@ mod tests {
 
     type Req = ListOffsetsRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
-
-    fn encode_request(req: &Req, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
-    }
 
     fn sample_request() -> Req {
         ListOffsetsRequest {

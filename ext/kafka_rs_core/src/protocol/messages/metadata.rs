@@ -222,6 +222,7 @@ fn decode_topic(r: &mut Reader, version: i16, compact: bool) -> DecodeResult<Met
 #[cfg(test)]
 mod tests {
     use super::super::test_support::decode_whole;
+    use super::super::test_support::encode_request;
     use bytes::Bytes;
 
     use super::*;
@@ -274,12 +275,6 @@ mod tests {
             include_cluster_ops,
             include_topic_ops,
         })
-    }
-
-    fn encode_request(req: &MetadataRequest<'_>, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
     }
 
     /// Test-only response encoder (the broker side). Writes non-zero authorized-operations

@@ -294,6 +294,7 @@ fn decode_partition(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::decode_whole;
+    use super::super::test_support::encode_request;
     use super::*;
     use crate::protocol::codec::DecodeError;
 
@@ -347,12 +348,6 @@ mod tests {
             timeout_ms,
             topics,
         })
-    }
-
-    fn encode_request(req: &ProduceRequest<'_, impl Borrow<ProduceRecord>>, version: i16) -> Bytes {
-        let mut buf = BytesMut::new();
-        req.encode(&mut buf, version);
-        buf.freeze()
     }
 
     /// Test-only response encoder (the broker side). In v10+ each partition carries a

@@ -1,10 +1,17 @@
 //! Checks shared by the response decoders' tests: whole responses decode exactly, hostile input
 //! fails cleanly.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::protocol::api::Request;
 use crate::protocol::codec::{DecodeResult, Reader};
+
+/// The body of `req` encoded at `version` (no frame, no header).
+pub fn encode_request<R: Request>(req: &R, version: i16) -> Bytes {
+    let mut buf = BytesMut::new();
+    req.encode(&mut buf, version);
+    buf.freeze()
+}
 
 /// Decodes a response body of `version`; bytes left over after it fail the test.
 pub fn decode_whole<R: Request>(bytes: Bytes, version: i16) -> DecodeResult<R::Response> {
