@@ -10,9 +10,13 @@ module KafkaRs
   #
   # {#produce} converts and validates the message like {Producer#produce}, then queues it in the
   # native producer and returns: it never waits on the network. A background task (in Rust, on
-  # the process's runtime) groups messages into per-partition batches and sends them, one batch
-  # per partition in flight so order per partition holds, retrying retriable errors after
-  # `retry_backoff`. A full queue raises {BufferOverflow} at once.
+  # the process's runtime) groups messages into per-partition batches and sends them, retrying
+  # retriable errors after `retry_backoff`. A full queue raises {BufferOverflow} at once.
+  #
+  # Idempotence is on by default with `required_acks: :all` (`idempotent: false` turns it off):
+  # the producer gets a producer id and numbers each partition's records, so up to five batches
+  # per partition can be in flight while order holds and a retry of a batch the broker already
+  # wrote is not written twice. Without it, one batch per partition is in flight.
   #
   # When batches go out (ruby-kafka's triggers): `delivery_interval` seconds after a batch's
   # first message, when a partition has `delivery_threshold` messages (or `max_buffer_size`
@@ -33,7 +37,7 @@ module KafkaRs
                    max_retries: -1, retry_backoff: 0, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    compression_codec: nil, compression_threshold: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, interceptors: [], allow_auto_create_topics: true,
-                   linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30)
+                   linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30, idempotent: nil)
       Validation.integer!(delivery_threshold, "delivery_threshold", min: 0)
       Validation.positive_number!(delivery_interval, "delivery_interval", allow_zero: true)
       @max_queue_size = Validation.integer!(max_queue_size, "max_queue_size", min: 1)
@@ -59,7 +63,7 @@ module KafkaRs
         required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: -1,
         retry_backoff: retry_backoff.nil? ? 0 : retry_backoff, partitioner: partitioner,
         compression_codec: compression_codec, compression_threshold: compression_threshold,
-        allow_auto_create_topics: allow_auto_create_topics
+        allow_auto_create_topics: allow_auto_create_topics, idempotent: idempotent
       )
       batch_records = delivery_threshold.positive? ? delivery_threshold : max_buffer_size
       @native = Native::AsyncProducer.new(native_client, settings, linger, batch_records, max_queue_size,

@@ -26,16 +26,21 @@ module KafkaRs
     #   buffer instead (ruby-kafka's producer interceptors); one that raises is logged and skipped
     # @param allow_auto_create_topics [Boolean] producing to a topic that does not exist creates
     #   it where the broker allows auto-creation (the Java producer's and ruby-kafka's behaviour)
+    # @param idempotent [Boolean, nil] stamp batches with a producer id and sequence numbers so
+    #   the broker drops a retried batch it already wrote (no duplicates from retries, order kept).
+    #   nil (the default) turns it on with `required_acks: :all`; pass false for a broker where
+    #   the principal lacks the IDEMPOTENT_WRITE permission
     def initialize(client:, native_client:, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1,
-                   interceptors: [], allow_auto_create_topics: true)
+                   interceptors: [], allow_auto_create_topics: true, idempotent: nil)
       @partitioner = Partitioners.resolve(partitioner)
       settings = Producer.native_settings(
         required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: 0,
         retry_backoff: retry_backoff.nil? ? 1 : retry_backoff,
         partitioner: @partitioner.is_a?(String) ? @partitioner : "crc32", compression_codec: compression_codec,
-        compression_threshold: compression_threshold, allow_auto_create_topics: allow_auto_create_topics
+        compression_threshold: compression_threshold, allow_auto_create_topics: allow_auto_create_topics,
+        idempotent: idempotent
       )
       @max_buffer_size = Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       @max_buffer_bytesize = Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
@@ -154,9 +159,10 @@ module KafkaRs
     # @api private
     # Validates the options both producers share and returns the settings Array their native
     # classes take: `[acks, ack_timeout, max_retries, retry_backoff, partitioner, codec,
-    # compression_threshold, allow_auto_create_topics]`.
+    # compression_threshold, allow_auto_create_topics, idempotent]`. `idempotent` nil means on
+    # with `required_acks: :all` and off otherwise.
     def self.native_settings(required_acks:, ack_timeout:, max_retries:, min_retries:, retry_backoff:, partitioner:,
-                             compression_codec:, compression_threshold:, allow_auto_create_topics:)
+                             compression_codec:, compression_threshold:, allow_auto_create_topics:, idempotent:)
       acks = ACKS.fetch(required_acks) do
         raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
       end
@@ -172,8 +178,19 @@ module KafkaRs
         raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
       end
 
+      case idempotent
+      when nil then idempotent = acks == -1
+      when true
+        unless acks == -1
+          raise ArgumentError, "idempotent: true needs required_acks: :all (got #{required_acks.inspect}); " \
+                               "pass idempotent: false to produce with fewer acknowledgements"
+        end
+      when false then nil
+      else raise TypeError, "idempotent must be true, false or nil, got #{idempotent.inspect}"
+      end
+
       [acks, ack_timeout.to_f, max_retries, retry_backoff.to_f, partitioner, codec, compression_threshold,
-       allow_auto_create_topics]
+       allow_auto_create_topics, idempotent]
     end
 
     # @api private
