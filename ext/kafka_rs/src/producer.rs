@@ -255,7 +255,12 @@ impl Converter {
             record_headers.reserve(h.len());
             h.foreach(|k: RString, v: Option<RString>| {
                 record_headers.push(RecordHeader {
-                    key: k.to_string()?,
+                    // Any String whose bytes are UTF-8, whatever its encoding tag (a binary
+                    // String from a socket or a file is common; ruby-kafka takes it).
+                    // SAFETY: copied before any Ruby code runs.
+                    key: String::from_utf8(unsafe { k.as_slice() }.to_vec()).map_err(|_| {
+                        invalid("headers", "a header key is not valid UTF-8".to_owned())
+                    })?,
                     value: self.bytes(v),
                 });
                 Ok(magnus::r_hash::ForEach::Continue)

@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::delivery::{settle_all, DeliveryGroup, Slot};
+use super::delivery::{settle_all, DeliveryGroup, Settling, Slot};
 use super::idempotence::{next_sequence, Idempotence, Sequenced};
 use super::partitioner::Partitioner;
 use super::{estimated_size, OutgoingMessage};
@@ -71,6 +71,14 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    pub(crate) fn settling(&self) -> Settling<'_> {
+        Settling {
+            topic: &self.topic,
+            partition: self.partition,
+            records: &self.records,
+        }
     }
 }
 
@@ -492,7 +500,12 @@ impl Accumulator {
                 for (record, slot) in records.into_iter().zip(slots) {
                     if mine(&slot) {
                         let size = estimated_size(&record);
-                        settle_all(std::slice::from_ref(&slot), |_| Err(why.clone()));
+                        let what = Settling {
+                            topic: &b.topic,
+                            partition: b.partition,
+                            records: std::slice::from_ref(&record),
+                        };
+                        settle_all(what, std::slice::from_ref(&slot), |_| Err(why.clone()));
                         settled.0 += 1;
                         settled.1 += size;
                         b.bytes -= size;
@@ -526,7 +539,7 @@ impl Accumulator {
                 if b.sequence.is_some() {
                     self.idempotence.bump_requested = true;
                 }
-                settle_all(&b.slots, |_| Err(why.clone()));
+                settle_all(b.settling(), &b.slots, |_| Err(why.clone()));
                 settled.0 += b.len();
                 settled.1 += b.bytes;
             }
@@ -539,7 +552,14 @@ impl Accumulator {
 
 /// Settles one waiting message with `why`, counting it (and its bytes) in `settled`.
 fn fail_one(pending: &Pending, why: &Error, settled: &mut (usize, usize)) {
-    settle_all(std::slice::from_ref(&pending.slot), |_| Err(why.clone()));
+    let what = Settling {
+        topic: &pending.message.topic,
+        partition: pending.message.partition.unwrap_or(-1),
+        records: std::slice::from_ref(&pending.message.record),
+    };
+    settle_all(what, std::slice::from_ref(&pending.slot), |_| {
+        Err(why.clone())
+    });
     settled.0 += 1;
     settled.1 += pending.size;
 }

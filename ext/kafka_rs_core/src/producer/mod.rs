@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use delivery::DeliveryGroup;
+pub use delivery::{DeliveryGroup, Report, ReportQueue, ReportedMessage};
 pub use partitioner::{Partitioner, RoundRobin};
 pub use pipeline::{BackgroundProducer, PipelineOptions};
 

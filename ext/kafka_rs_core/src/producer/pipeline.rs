@@ -15,13 +15,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 
 use super::accumulator::{Accumulator, AccumulatorConfig, Batch, Pending};
-use super::delivery::{DeliveryGroup, Slot};
+use super::delivery::{DeliveryGroup, ReportQueue, Slot};
 use super::sender;
 use super::{estimated_size, OutgoingMessage, ProduceOptions};
 use crate::client::Client;
@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     /// An InitProducerId request is running.
     pub init_running: AtomicBool,
+    /// Where settled messages are reported, once [`BackgroundProducer::reports`] was called.
+    pub reports: OnceLock<Arc<ReportQueue>>,
     /// Each leader's dispatcher task (see `sender::dispatch`).
     pub dispatchers: Mutex<HashMap<i32, mpsc::UnboundedSender<Vec<Batch>>>>,
     /// Set by a close whose flush timed out: failures are final from then on (no retries).
@@ -152,6 +154,7 @@ impl BackgroundProducer {
             closed: AtomicBool::new(false),
             init_running: AtomicBool::new(false),
             dispatchers: Mutex::new(HashMap::new()),
+            reports: OnceLock::new(),
             abandoned: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(shared.clone()));
@@ -172,7 +175,7 @@ impl BackgroundProducer {
         let sizes: Vec<usize> = messages.iter().map(|m| estimated_size(&m.record)).collect();
         let bytes: usize = sizes.iter().sum();
         let opts = &self.shared.opts;
-        let group = DeliveryGroup::new(count);
+        let group = DeliveryGroup::reporting(count, self.shared.reports.get().cloned());
         if count == 0 {
             return Ok(group);
         }
@@ -213,6 +216,12 @@ impl BackgroundProducer {
         Ok(group)
     }
 
+    /// The queue of reports of settled messages (for delivery callbacks), created on the first
+    /// call: every message accepted after that is reported once settled.
+    pub fn reports(&self) -> Arc<ReportQueue> {
+        self.shared.reports.get_or_init(ReportQueue::new).clone()
+    }
+
     pub fn client(&self) -> &Client {
         &self.shared.client
     }
@@ -243,6 +252,11 @@ impl BackgroundProducer {
         group.wait_all().await;
         std::mem::forget(guard);
         Ok(group)
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Messages accepted and not yet settled.
@@ -291,6 +305,9 @@ impl BackgroundProducer {
         let (failed, bytes) = self.shared.lock().expire(far_future, &Error::Closed);
         self.shared.release(failed, bytes);
         self.shared.wake.notify_one();
+        if let Some(reports) = self.shared.reports.get() {
+            reports.wake();
+        }
         failed
     }
 }

@@ -21,7 +21,7 @@ use super::idempotence::{self, ProducerIdentity, SequenceVerdict};
 use super::pipeline::Shared;
 use crate::client::topic_from_snapshot;
 use crate::cluster::metadata::ClusterSnapshot;
-use crate::connection::messenger::{PendingResponse, WriteNotice};
+use crate::connection::messenger::{BrokerConnection, PendingResponse, WriteNotice};
 use crate::error::Error;
 use crate::error_code::ErrorCode;
 use crate::log::Level;
@@ -381,13 +381,12 @@ fn pack(batches: Vec<Batch>, max_bytes: usize) -> Vec<Vec<Batch>> {
     requests.into_iter().map(|(_, bs)| bs).collect()
 }
 
-/// How long a leader's dispatcher task waits for work before it ends.
-const DISPATCHER_IDLE: Duration = Duration::from_secs(30);
-
-/// Hands a request to the dispatcher task of its leader (started on demand). A dispatcher starts
-/// its requests on the leader's connection one after another, in the order they were handed
-/// over, so a partition's batches reach the broker in sequence order even with several in
-/// flight; the answers are awaited concurrently.
+/// Starts a request on its leader's connection, in the order requests are handed over, so a
+/// partition's batches reach the broker in sequence order even with several in flight (the
+/// answers are awaited concurrently). With the connection up, the request starts right here,
+/// in the sender's turn; otherwise a dispatcher task for the leader connects and starts the
+/// leader's requests in order, and later requests for that leader queue behind it until it
+/// has drained them.
 fn dispatch(shared: &Arc<Shared>, leader: i32, batches: Vec<Batch>) {
     let mut dispatchers = shared.dispatchers();
     let batches = match dispatchers.get(&leader) {
@@ -397,6 +396,10 @@ fn dispatch(shared: &Arc<Shared>, leader: i32, batches: Vec<Batch>) {
         },
         None => batches,
     };
+    if let Some(conn) = shared.client.existing_broker(leader) {
+        start(shared, Ok(conn), batches);
+        return;
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let _ = tx.send(batches);
     dispatchers.insert(leader, tx);
@@ -405,12 +408,11 @@ fn dispatch(shared: &Arc<Shared>, leader: i32, batches: Vec<Batch>) {
 
 async fn dispatcher(shared: Arc<Shared>, leader: i32, mut rx: mpsc::UnboundedReceiver<Vec<Batch>>) {
     loop {
-        let batches = match tokio::time::timeout(DISPATCHER_IDLE, rx.recv()).await {
-            Ok(Some(batches)) => batches,
-            Ok(None) => return,
+        let batches = match rx.try_recv() {
+            Ok(batches) => batches,
             Err(_) => {
-                // Idle: leave, unless work arrived meanwhile. Under the map's lock, so no
-                // request can be handed to a receiver that is going away.
+                // Drained: leave. Under the map's lock, so no request can be handed to a
+                // receiver that is going away.
                 let mut dispatchers = shared.dispatchers();
                 match rx.try_recv() {
                     Ok(batches) => batches,
@@ -422,19 +424,23 @@ async fn dispatcher(shared: Arc<Shared>, leader: i32, mut rx: mpsc::UnboundedRec
                 }
             }
         };
-        start(&shared, leader, batches).await;
+        let conn = shared.client.broker(leader).await;
+        start(&shared, conn, batches);
     }
 }
 
-/// Encodes and starts one Produce request on the leader's connection; a spawned task awaits
-/// the answer and settles the batches.
-async fn start(shared: &Arc<Shared>, leader: i32, mut batches: Vec<Batch>) {
+/// Encodes and starts one Produce request on the leader's connection (or fails its batches
+/// with the connection's error); a spawned task awaits the answer and settles the batches.
+fn start(
+    shared: &Arc<Shared>,
+    conn: Result<Arc<BrokerConnection>, Error>,
+    mut batches: Vec<Batch>,
+) {
     let opts = &shared.opts.produce;
     for b in &mut batches {
         b.attempts += 1;
     }
     let mut outcomes: Vec<Option<Result<i64, Error>>> = vec![None; batches.len()];
-    let conn = shared.client.broker(leader).await;
     let started = {
         // Encode each batch; one that cannot be encoded fails alone.
         let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
@@ -583,7 +589,7 @@ fn settle(shared: &Arc<Shared>, batches: Vec<Batch>, outcomes: Vec<Option<Result
             match outcome {
                 Ok(base) => {
                     let partition = batch.partition;
-                    settle_all(&batch.slots, |k| {
+                    settle_all(batch.settling(), &batch.slots, |k| {
                         delivered(partition, if base < 0 { -1 } else { base + k as i64 })
                     });
                     acc.finished(&batch, true);
@@ -623,7 +629,7 @@ fn settle(shared: &Arc<Shared>, batches: Vec<Batch>, outcomes: Vec<Option<Result
                                 batch.attempts
                             )
                         });
-                        settle_all(&batch.slots, |_| Err(e.clone()));
+                        settle_all(batch.settling(), &batch.slots, |_| Err(e.clone()));
                         acc.finished(&batch, false);
                         add(&mut released, (batch.len(), batch.bytes));
                     }
