@@ -207,7 +207,12 @@ impl Accumulator {
                         .partition
                         .is_some_and(|p| p >= 0 && p as usize >= count) =>
                 {
-                    if let TopicState::Missing(_, e) = state {
+                    if let TopicState::Missing(count, e) = state {
+                        let p = pending.message.partition.unwrap_or(-1);
+                        let e = Error::kafka(
+                            e.code().unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                            format!("{topic}/{p}: the topic has {count} partitions"),
+                        );
                         fail_one(&pending, &e, &mut settled);
                     } else {
                         if !lookups.contains(&topic) {
