@@ -30,6 +30,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::sockets::SocketRegistration;
 use super::versions::{self, ApiVersionTable};
 use super::{transport, BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
@@ -121,7 +122,8 @@ impl std::fmt::Debug for BrokerConnection {
 impl BrokerConnection {
     /// Connects, starts the reader and writer tasks, and negotiates API versions.
     pub async fn connect(addr: &BrokerAddr, config: Arc<ConnectionConfig>) -> Result<Arc<Self>> {
-        let stream = transport::connect(addr, config.connect_timeout).await?;
+        let (stream, registration) = transport::connect(addr, config.connect_timeout).await?;
+        let registration = Arc::new(registration);
         let (read_half, write_half) = stream.into_split();
         let shared = Arc::new(Shared {
             broker: addr.to_string(),
@@ -133,8 +135,9 @@ impl BrokerConnection {
         let reader = tokio::spawn(read_loop(
             FrameReader::new(read_half, config.max_frame_size),
             shared.clone(),
+            registration.clone(),
         ));
-        let writer = tokio::spawn(write_loop(write_half, rx, shared.clone()));
+        let writer = tokio::spawn(write_loop(write_half, rx, shared.clone(), registration));
         let conn = Arc::new(BrokerConnection {
             addr: addr.clone(),
             config,
@@ -310,7 +313,13 @@ impl BrokerConnection {
     }
 }
 
-async fn read_loop(mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>, shared: Arc<Shared>) {
+/// `_registration` (here and in [`write_loop`]) keeps the socket recorded for fork (see
+/// [`super::sockets`]) while either half is open.
+async fn read_loop(
+    mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    shared: Arc<Shared>,
+    _registration: Arc<SocketRegistration>,
+) {
     let err = loop {
         let frame = match frames.read_frame().await {
             Ok(Some(f)) => f,
@@ -356,6 +365,7 @@ async fn write_loop(
     mut socket: OwnedWriteHalf,
     mut frames: mpsc::UnboundedReceiver<Outgoing>,
     shared: Arc<Shared>,
+    _registration: Arc<SocketRegistration>,
 ) {
     while let Some(out) = frames.recv().await {
         if let Err(e) = socket.write_all(&out.frame).await {

@@ -5,8 +5,10 @@
 //!   correlation map of requests in flight (several at once: pipelining), and poisoning: when the
 //!   socket fails every waiter gets the error and the connection is never used again.
 //! * [`versions`]: the ApiVersions handshake and the negotiated version table.
+//! * [`sockets`]: the registry of open broker sockets, which a forked child releases.
 
 pub mod messenger;
+pub mod sockets;
 pub mod transport;
 pub mod versions;
 
