@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "process_support"
+require "logger"
+require "stringio"
 
 # A client and producers made before `fork` keep working on both sides with no user hook: the
 # child opens its own connections on first use and holds none of the parent's sockets (they are
@@ -109,6 +111,22 @@ RSpec.describe "fork", :integration do
     expect(broker_socket_inodes).to match_array(parent_sockets)
     kafka.deliver_message("y", topic: topic, partition: 0)
     expect(fetch_all(kafka, topic, 0).map(&:value)).to eq(%w[x y])
+  end
+
+  it "tells a child's logger how many inherited sockets were released" do
+    log = StringIO.new
+    logged = KafkaRs.new([IntegrationHelpers::BROKER], logger: Logger.new(log, level: :debug))
+    logged.deliver_message("x", topic: topic, partition: 0)
+    fetch_all(logged, topic, 0)
+    line = in_child do
+      log.truncate(0)
+      log.rewind
+      logged.partitions_for(topic)
+      log.string.lines.grep(/forked/).first
+    end
+    logged.close
+    expect(line).to match(/DEBUG -- kafka_rs: forked: new connections for this process \((\d+) broker sockets inherited/)
+    expect(Integer(line[/\((\d+) broker sockets/, 1])).to be >= 2
   end
 
   # A preforking server (Puma, Unicorn): the master builds the client and producers and uses them,
