@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_rs_core::admin::NewTopic;
-use kafka_rs_core::connection::{BrokerAddr, ConnectionConfig};
+use kafka_rs_core::connection::{sockets, BrokerAddr, ConnectionConfig};
 use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
 use kafka_rs_core::log::Level;
 use kafka_rs_core::protocol::records::FetchedRecord;
@@ -61,12 +61,26 @@ impl ClientHandle {
                 return Ok(client.clone());
             }
         }
-        if let Some(old) = st.client.take() {
-            std::mem::forget(old);
-        }
+        // A client of an earlier generation: this is a forked child. Leaked, never dropped.
+        let forked = match st.client.take() {
+            Some(parent_client) => {
+                std::mem::forget(parent_client);
+                true
+            }
+            None => false,
+        };
         let _context = runtime::runtime().enter();
         let client = Client::new(self.config.clone()).map_err(to_ruby)?;
         client.events().set_level(st.log_level);
+        if forked {
+            client.events().log(Level::Debug, || {
+                format!(
+                    "forked: new connections for this process ({} broker sockets inherited from \
+                     the parent were released at the fork)",
+                    sockets::released_after_fork()
+                )
+            });
+        }
         st.generation = runtime::generation();
         st.client = Some(client.clone());
         Ok(client)

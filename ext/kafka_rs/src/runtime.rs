@@ -13,6 +13,11 @@
 //! record [`generation`] when they are created and, when [`is_current`] says it has changed,
 //! `std::mem::forget` their runtime-owned parts instead of dropping them.
 //!
+//! The same `pthread_atfork` registration makes the child let go of the parent's broker sockets
+//! right away (before `fork` returns there, whether or not the child ever uses kafka_rs): each is
+//! replaced by `/dev/null`, so the parent's connections are the parent's alone and the leaked
+//! objects' descriptor numbers are never reused (see `kafka_rs_core::connection::sockets`).
+//!
 //! The check costs one atomic load on the fast path. `std::process::id()` would be a `getpid`
 //! system call (about 100 ns on this class of machine), which is why a fork counter is used.
 
@@ -21,6 +26,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
 
+use kafka_rs_core::connection::sockets;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 /// Number of tokio worker threads.
@@ -50,10 +56,23 @@ extern "C" {
     ) -> c_int;
 }
 
+/// Runs in the parent just before `fork(2)`: holds the socket registry still across the fork.
+unsafe extern "C" fn before_fork() {
+    sockets::before_fork();
+}
+
+/// Runs in the parent right after `fork(2)`.
+unsafe extern "C" fn after_fork_in_parent() {
+    sockets::after_fork_in_parent();
+}
+
 /// Runs in the child right after `fork(2)`, before `fork` returns there: only one thread exists,
-/// so an atomic add is all it may and needs to do.
+/// so it may only do async-signal-safe work: an atomic add, and the socket release (system
+/// calls, no allocation).
 unsafe extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: in the child, before any other thread exists, after `before_fork` ran.
+    unsafe { sockets::after_fork_in_child() };
 }
 
 /// The runtime of this process (of this side of the last fork), built on first use.
@@ -100,8 +119,15 @@ pub fn current_pid() -> u32 {
 #[cold]
 fn build_for(generation: u64, mut seen: *mut ProcessRuntime) -> &'static Runtime {
     REGISTER_ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only performs an atomic add.
-        let rc = unsafe { pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // SAFETY: registers handlers that only take or release a spin lock, or (in the child)
+        // make async-signal-safe calls.
+        let rc = unsafe {
+            pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
         assert_eq!(rc, 0, "pthread_atfork failed ({rc})");
     });
     let runtime = Builder::new_multi_thread()

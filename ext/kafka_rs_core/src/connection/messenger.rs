@@ -1,17 +1,34 @@
 //! One connection to one broker.
 //!
 //! ```text
-//!  caller futures ──encode──► frame ──► [writer task] ──► socket ──► broker
-//!        ▲                                                            │
-//!        └── oneshot ◄── correlation map ◄── [reader task] ◄── socket ◄┘
+//!  caller futures ──encode──► frame ──► backlog ──(room)──► [writer task] ──► socket ──► broker
+//!        ▲                                                                       │
+//!        └── oneshot ◄── correlation map ◄── [reader task] ◄── socket ◄──────────┘
 //! ```
 //!
-//! Callers encode their request into a frame on their own thread, take a correlation id and a
-//! slot in the correlation map under one short lock, and hand the frame to the writer task. The
-//! writer task is the only one writing to the socket, so a caller that gives up (timeout, Ruby
-//! interrupt) can never leave half a frame on the wire. The reader task is the only one reading:
-//! it matches each response to its waiter by correlation id. Any number of requests may be in
-//! flight at once (pipelining); Kafka answers them in order, but matching is by id.
+//! Callers encode their request into a frame on their own thread, then, under one short lock,
+//! take a correlation id, a slot in the correlation map and a place at the back of the backlog.
+//! The writer task is the only one writing to the socket, so a caller that gives up (timeout,
+//! Ruby interrupt) can never leave half a frame on the wire. The reader task is the only one
+//! reading: it matches each response to its waiter by correlation id.
+//!
+//! **In-flight limit.** At most [`ConnectionConfig::max_in_flight`] requests are *in flight*:
+//! handed to the writer and not yet answered (requests without a response, a produce with
+//! `acks = 0`, until their frame is written). The rest wait in the backlog, asynchronously, and
+//! move to the writer, front first, as answers free room. So the writer's queue never holds more
+//! than the limit, the broker never has more than the limit to work on for this connection (the
+//! Java client's `max.in.flight.requests.per.connection`, 5 by default), and:
+//!
+//! * frames are written in the order their requests were made (the first poll of
+//!   [`request`](BrokerConnection::request) and friends), whether they had to wait or not;
+//! * a request whose caller gave up while it waited for room is never written;
+//! * waiting for room cannot deadlock: room is freed by the broker's answers (or by poisoning),
+//!   never by another caller, and a caller holds no room while it waits for room.
+//!
+//! **Timeouts.** A request's timeout runs from the moment it is handed to the writer. A request
+//! waiting for room fails (and poisons the connection) only if a request in flight is overdue,
+//! which also covers requests in flight whose callers gave up: an unanswered connection cannot
+//! hold the backlog forever.
 //!
 //! When the socket fails, the reader or writer task *poisons* the connection: every waiter gets
 //! the error, later requests fail at once, and the pool replaces the connection. A request whose
@@ -19,9 +36,9 @@
 //! closes it): the broker may still be processing it, so a produce that timed out may or may not
 //! have been written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -30,8 +47,10 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::sockets::SocketRegistration;
+use super::transport::{self, Stream};
 use super::versions::{self, ApiVersionTable};
-use super::{transport, BrokerAddr, ConnectionConfig};
+use super::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
 use crate::protocol::api::Request;
 use crate::protocol::codec::{DecodeResult, Reader};
@@ -39,38 +58,178 @@ use crate::protocol::frame::{self, FrameReader};
 
 type Reply = Result<Bytes>;
 
-struct Waiter {
-    tx: oneshot::Sender<Reply>,
-    /// Whether the response header carries a tagged-field section (header v1).
-    tagged_header: bool,
+/// Whom to tell when a request is done.
+enum Notice {
+    /// The reader task sends the response body (`tagged_header`: the response header carries a
+    /// tagged-field section, header v1).
+    Response {
+        tx: oneshot::Sender<Reply>,
+        tagged_header: bool,
+    },
+    /// No response comes: the writer task tells once the frame is on the socket.
+    Written(oneshot::Sender<()>),
 }
 
-#[derive(Default)]
-struct InFlight {
+struct Waiter {
+    notice: Notice,
+    /// How long the request may take once handed to the writer.
+    timeout: Duration,
+    /// When it is overdue; `None` while it waits for room in the backlog.
+    deadline: Option<Instant>,
+}
+
+impl Waiter {
+    /// The caller dropped its future: nobody wants the answer.
+    fn abandoned(&self) -> bool {
+        match &self.notice {
+            Notice::Response { tx, .. } => tx.is_closed(),
+            Notice::Written(tx) => tx.is_closed(),
+        }
+    }
+
+    fn fail(self, err: Error) {
+        match self.notice {
+            Notice::Response { tx, .. } => {
+                let _ = tx.send(Err(err));
+            }
+            // Dropping the sender tells the caller; it reads the poison.
+            Notice::Written(_) => {}
+        }
+    }
+}
+
+/// A frame waiting for room.
+struct Queued {
+    id: i32,
+    frame: Bytes,
+}
+
+/// A frame for the writer task.
+struct Outgoing {
+    id: i32,
+    frame: Bytes,
+    /// No response will come: the writer settles the request once the frame is written.
+    settle_when_written: bool,
+}
+
+struct State {
     next_id: i32,
+    /// Every request not yet settled (in flight or in the backlog), by correlation id.
     waiters: HashMap<i32, Waiter>,
+    /// How many of them are in flight (handed to the writer).
+    in_flight: usize,
+    /// Requests waiting for room, oldest first.
+    backlog: VecDeque<Queued>,
     poisoned: Option<Error>,
+    /// The writer's queue (at most `limit` frames: each holds room). Taken when the connection is
+    /// dropped, which lets the writer finish the queued frames and stop.
+    writer: Option<mpsc::Sender<Outgoing>>,
+}
+
+impl State {
+    /// Hands requests from the front of the backlog to the writer while there is room.
+    fn admit(&mut self, limit: usize) {
+        while self.in_flight < limit {
+            let Some(queued) = self.backlog.pop_front() else {
+                return;
+            };
+            let Some(waiter) = self.waiters.get_mut(&queued.id) else {
+                continue;
+            };
+            if waiter.abandoned() {
+                self.waiters.remove(&queued.id);
+                continue;
+            }
+            let settle_when_written = matches!(waiter.notice, Notice::Written(_));
+            waiter.deadline = Some(Instant::now() + waiter.timeout);
+            let outgoing = Outgoing {
+                id: queued.id,
+                frame: queued.frame,
+                settle_when_written,
+            };
+            // Never full (it holds at most `limit` frames); closed only once the connection was
+            // dropped or the writer failed, and then the request fails here.
+            let sent = self.writer.as_ref().map(|w| w.try_send(outgoing).is_ok());
+            if sent == Some(true) {
+                self.in_flight += 1;
+            } else {
+                self.waiters.remove(&queued.id);
+            }
+        }
+    }
+
+    /// Removes a settled request and lets the next one in.
+    fn settle(&mut self, id: i32, limit: usize) -> Option<Waiter> {
+        let waiter = self.waiters.remove(&id)?;
+        if waiter.deadline.is_some() {
+            self.in_flight -= 1;
+        }
+        self.admit(limit);
+        Some(waiter)
+    }
+}
+
+/// What [`State::check_overdue`] found.
+enum Overdue {
+    /// Check again at this instant (or read the reply, which is there).
+    No(Instant),
+    /// A request in flight is overdue (this one, or one ahead of it): the connection is stuck.
+    Yes(Duration),
+}
+
+impl State {
+    fn check_overdue(&self, id: i32, now: Instant) -> Overdue {
+        let Some(waiter) = self.waiters.get(&id) else {
+            return Overdue::No(now); // settled just now
+        };
+        if let Some(deadline) = waiter.deadline {
+            return if deadline <= now {
+                Overdue::Yes(waiter.timeout)
+            } else {
+                Overdue::No(deadline)
+            };
+        }
+        // Waiting for room: only a request in flight that is overdue makes it give up.
+        let earliest = self
+            .waiters
+            .values()
+            .filter_map(|w| w.deadline.map(|d| (d, w.timeout)))
+            .min_by_key(|(d, _)| *d);
+        match earliest {
+            Some((deadline, timeout)) if deadline <= now => Overdue::Yes(timeout),
+            Some((deadline, _)) => Overdue::No(deadline),
+            None => Overdue::No(now + waiter.timeout),
+        }
+    }
 }
 
 struct Shared {
     broker: String,
-    in_flight: Mutex<InFlight>,
+    /// [`ConnectionConfig::max_in_flight`], at least 1.
+    limit: usize,
+    state: Mutex<State>,
     created: Instant,
     /// Milliseconds since `created` of the last request.
     last_used_ms: AtomicU64,
 }
 
 impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn poison(&self, err: Error) {
         let waiters = {
-            let mut st = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = self.lock();
             if st.poisoned.is_none() {
                 st.poisoned = Some(err.clone());
             }
+            st.backlog.clear();
+            st.in_flight = 0;
             std::mem::take(&mut st.waiters)
         };
         for (_, w) in waiters {
-            let _ = w.tx.send(Err(err.clone()));
+            w.fail(err.clone());
         }
     }
 
@@ -95,12 +254,18 @@ impl Shared {
     }
 
     fn poisoned(&self) -> Option<Error> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .poisoned
-            .clone()
+        self.lock().poisoned.clone()
     }
+}
+
+/// Requests of one connection not yet settled (see [`BrokerConnection::pending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRequests {
+    /// Handed to the writer, not yet answered (or written, for requests without a response).
+    pub in_flight: usize,
+    /// Waiting for room (their callers may have given up: they are dropped when their turn
+    /// comes).
+    pub waiting: usize,
 }
 
 /// A live connection to one broker, shared by every caller that talks to it.
@@ -108,25 +273,21 @@ pub struct BrokerConnection {
     addr: BrokerAddr,
     config: Arc<ConnectionConfig>,
     shared: Arc<Shared>,
-    writer: mpsc::UnboundedSender<Outgoing>,
     versions: OnceLock<ApiVersionTable>,
     /// The reader task, then the writer task.
     tasks: [AbortHandle; 2],
 }
 
-/// A frame for the writer task; `written` (for requests without a response) is told once the
-/// frame is on the socket.
-struct Outgoing {
-    frame: Bytes,
-    written: Option<oneshot::Sender<()>>,
-}
-
 impl Drop for BrokerConnection {
-    /// Stops reading at once. The writer task is not aborted: the channel closes with this
-    /// sender, and the writer finishes writing the frames already queued (a produce with
-    /// `acks = 0` counts as sent once its frame is written), then shuts the socket down.
+    /// Stops reading at once. The writer task is not aborted: its queue closes here, and the
+    /// writer finishes writing the frames already queued (a produce with `acks = 0` counts as sent
+    /// once its frame is written), then shuts the socket down. Nothing waits in the backlog: its
+    /// callers would hold this connection.
     fn drop(&mut self) {
         self.tasks[0].abort();
+        let mut st = self.shared.lock();
+        st.writer = None;
+        st.backlog.clear();
     }
 }
 
@@ -141,31 +302,51 @@ impl std::fmt::Debug for BrokerConnection {
 impl BrokerConnection {
     /// Connects, starts the reader and writer tasks, and negotiates API versions.
     pub async fn connect(addr: &BrokerAddr, config: Arc<ConnectionConfig>) -> Result<Arc<Self>> {
-        let stream = transport::connect(addr, config.connect_timeout).await?;
-        let (read_half, write_half) = stream.into_split();
-        let shared = Arc::new(Shared {
-            broker: addr.to_string(),
-            in_flight: Mutex::new(InFlight::default()),
-            created: Instant::now(),
-            last_used_ms: AtomicU64::new(0),
-        });
-        let (tx, rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(
-            FrameReader::new(read_half, config.max_frame_size),
-            shared.clone(),
-        ));
-        let writer = tokio::spawn(write_loop(write_half, rx, shared.clone()));
-        let conn = Arc::new(BrokerConnection {
-            addr: addr.clone(),
-            config,
-            shared,
-            writer: tx,
-            versions: OnceLock::new(),
-            tasks: [reader.abort_handle(), writer.abort_handle()],
-        });
+        let (stream, registration) = transport::connect(addr, config.connect_timeout).await?;
+        let conn = Self::start(addr, config, stream, registration);
         let table = versions::handshake(&conn).await?;
         let _ = conn.versions.set(table);
         Ok(conn)
+    }
+
+    /// Starts the reader and writer tasks over a connected stream (no handshake).
+    fn start(
+        addr: &BrokerAddr,
+        config: Arc<ConnectionConfig>,
+        stream: Stream,
+        registration: SocketRegistration,
+    ) -> Arc<Self> {
+        let registration = Arc::new(registration);
+        let (read_half, write_half) = stream.into_split();
+        let limit = config.max_in_flight.max(1);
+        let (tx, rx) = mpsc::channel(limit);
+        let shared = Arc::new(Shared {
+            broker: addr.to_string(),
+            limit,
+            state: Mutex::new(State {
+                next_id: 0,
+                waiters: HashMap::new(),
+                in_flight: 0,
+                backlog: VecDeque::new(),
+                poisoned: None,
+                writer: Some(tx),
+            }),
+            created: Instant::now(),
+            last_used_ms: AtomicU64::new(0),
+        });
+        let reader = tokio::spawn(read_loop(
+            FrameReader::new(read_half, config.max_frame_size),
+            shared.clone(),
+            registration.clone(),
+        ));
+        let writer = tokio::spawn(write_loop(write_half, rx, shared.clone(), registration));
+        Arc::new(BrokerConnection {
+            addr: addr.clone(),
+            config,
+            shared,
+            versions: OnceLock::new(),
+            tasks: [reader.abort_handle(), writer.abort_handle()],
+        })
     }
 
     pub fn addr(&self) -> &BrokerAddr {
@@ -191,18 +372,22 @@ impl BrokerConnection {
         }
     }
 
-    /// How long since a request was last sent, if none is in flight.
+    /// How long since a request was last sent, if none is pending.
     pub fn idle_for(&self) -> Option<Duration> {
-        let st = self
-            .shared
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !st.waiters.is_empty() {
+        if !self.shared.lock().waiters.is_empty() {
             return None;
         }
         let last = Duration::from_millis(self.shared.last_used_ms.load(Ordering::Relaxed));
         Some(self.shared.created.elapsed().saturating_sub(last))
+    }
+
+    /// Requests in flight and waiting for room.
+    pub fn pending(&self) -> PendingRequests {
+        let st = self.shared.lock();
+        PendingRequests {
+            in_flight: st.in_flight,
+            waiting: st.backlog.len(),
+        }
     }
 
     /// The negotiated version table (empty before the handshake completes).
@@ -265,14 +450,16 @@ impl BrokerConnection {
         broker_wait: Duration,
     ) -> Result<PendingResponse<R::Response>> {
         let frame = frame::encode_request(req, version, &self.config.client_id);
-        let tagged = frame::response_header_has_tags(R::API_KEY, R::is_flexible(version));
-        let rx = self
-            .enqueue(frame, Some(tagged), None)?
-            .expect("a response was requested");
+        let tagged_header = frame::response_header_has_tags(R::API_KEY, R::is_flexible(version));
+        let timeout = self.config.request_timeout + broker_wait;
+        let (tx, rx) = oneshot::channel();
+        let notice = Notice::Response { tx, tagged_header };
+        let (id, check_at) = self.enqueue(frame, notice, timeout)?;
         Ok(PendingResponse {
             rx,
+            id,
+            check_at,
             version,
-            timeout: self.config.request_timeout + broker_wait,
             shared: self.shared.clone(),
             api: R::API_KEY.name(),
             decode: R::decode_response,
@@ -291,53 +478,61 @@ impl BrokerConnection {
         let queued = self.version_for::<R>().and_then(|version| {
             let frame = frame::encode_request(req, version, &self.config.client_id);
             let (tx, rx) = oneshot::channel();
-            self.enqueue(frame, None, Some(tx))?;
-            Ok(rx)
+            let (id, check_at) =
+                self.enqueue(frame, Notice::Written(tx), self.config.request_timeout)?;
+            Ok((id, check_at, rx))
         });
         WriteNotice {
             queued,
-            timeout: self.config.request_timeout,
             shared: self.shared.clone(),
             api: R::API_KEY.name(),
         }
     }
 
-    /// Assigns a correlation id, registers the waiter (unless `tagged_header` is `None`: no
-    /// response expected), queues the frame for the writer, which tells `written` (if given)
-    /// once the frame is on the socket.
+    /// Assigns a correlation id, registers the waiter, and puts the frame at the back of the
+    /// backlog, then hands the backlog's front to the writer while there is room. Returns the id
+    /// and when to first check the request for being overdue.
     fn enqueue(
         &self,
         mut frame: BytesMut,
-        tagged_header: Option<bool>,
-        written: Option<oneshot::Sender<()>>,
-    ) -> Result<Option<oneshot::Receiver<Reply>>> {
-        let mut st = self
-            .shared
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        notice: Notice,
+        timeout: Duration,
+    ) -> Result<(i32, Instant)> {
+        let mut st = self.shared.lock();
         if let Some(err) = &st.poisoned {
             return Err(err.clone());
         }
         let id = st.next_id;
         st.next_id = st.next_id.wrapping_add(1) & i32::MAX;
         frame::set_correlation_id(&mut frame, id);
-        let rx = tagged_header.map(|tagged_header| {
-            let (tx, rx) = oneshot::channel();
-            st.waiters.insert(id, Waiter { tx, tagged_header });
-            rx
-        });
-        let outgoing = Outgoing {
+        st.waiters.insert(
+            id,
+            Waiter {
+                notice,
+                timeout,
+                deadline: None,
+            },
+        );
+        st.backlog.push_back(Queued {
+            id,
             frame: frame.freeze(),
-            written,
+        });
+        st.admit(self.shared.limit);
+        let check_at = match st.waiters.get(&id) {
+            Some(Waiter {
+                deadline: Some(deadline),
+                ..
+            }) => *deadline,
+            Some(_) => Instant::now() + timeout,
+            None => {
+                drop(st);
+                return Err(self.gone());
+            }
         };
-        if self.writer.send(outgoing).is_err() {
-            st.waiters.remove(&id);
-            return Err(self.gone());
-        }
+        drop(st);
         let used = self.shared.created.elapsed().as_millis() as u64;
         self.shared.last_used_ms.store(used, Ordering::Relaxed);
-        Ok(rx)
+        Ok((id, check_at))
     }
 
     fn gone(&self) -> Error {
@@ -348,48 +543,71 @@ impl BrokerConnection {
 /// A request without a response, queued on a connection: [`WriteNotice::wait`] returns once
 /// it is on the socket.
 pub struct WriteNotice {
-    queued: Result<oneshot::Receiver<()>>,
-    timeout: Duration,
+    queued: Result<(i32, Instant, oneshot::Receiver<()>)>,
     shared: Arc<Shared>,
     api: &'static str,
 }
 
 impl WriteNotice {
     pub async fn wait(self) -> Result<()> {
-        match tokio::time::timeout(self.timeout, self.queued?).await {
-            Ok(Ok(())) => Ok(()),
-            // The writer dropped the notice: the connection failed before the frame went out.
-            Ok(Err(_)) => Err(self.shared.gone()),
-            Err(_) => Err(self.shared.timed_out(self.api, self.timeout)),
-        }
+        let (id, check_at, rx) = self.queued?;
+        wait_for(&self.shared, id, rx, check_at, self.api).await
     }
 }
 
-/// A request written (or queued for writing) on a connection, waiting for its response of
-/// type `T`. Owns nothing of the request, so it can outlive it.
+/// A request queued on a connection (its place in the connection's order is fixed), waiting
+/// for its response of type `T`. Owns nothing of the request, so it can outlive it.
 pub struct PendingResponse<T> {
     rx: oneshot::Receiver<Reply>,
+    id: i32,
+    check_at: Instant,
     version: i16,
-    timeout: Duration,
     shared: Arc<Shared>,
     api: &'static str,
     decode: fn(&mut Reader, i16) -> DecodeResult<T>,
 }
 
 impl<T> PendingResponse<T> {
-    /// Waits for the response (at most the request timeout, plus the broker wait asked for).
+    /// Waits for the response (see [`wait_for`] for when it gives up).
     pub async fn response(self) -> Result<T> {
-        let body = match tokio::time::timeout(self.timeout, self.rx).await {
-            Ok(Ok(reply)) => reply?,
-            Ok(Err(_)) => return Err(self.shared.gone()),
-            Err(_) => return Err(self.shared.timed_out(self.api, self.timeout)),
-        };
+        let body = wait_for(&self.shared, self.id, self.rx, self.check_at, self.api).await??;
         let mut r = Reader::new(body);
         Ok((self.decode)(&mut r, self.version)?)
     }
 }
 
-async fn read_loop(mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>, shared: Arc<Shared>) {
+/// Waits for request `id`'s notice on `rx`; gives up (poisoning the connection) when it, or a
+/// request in flight ahead of it, is overdue.
+async fn wait_for<T>(
+    shared: &Shared,
+    id: i32,
+    mut rx: oneshot::Receiver<T>,
+    mut check_at: Instant,
+    api: &'static str,
+) -> Result<T> {
+    loop {
+        match tokio::time::timeout_at(check_at.into(), &mut rx).await {
+            Ok(Ok(value)) => return Ok(value),
+            // The notice was dropped: the connection failed before the request was settled.
+            Ok(Err(_)) => return Err(shared.gone()),
+            Err(_) => {
+                let overdue = shared.lock().check_overdue(id, Instant::now());
+                match overdue {
+                    Overdue::No(at) => check_at = at,
+                    Overdue::Yes(timeout) => return Err(shared.timed_out(api, timeout)),
+                }
+            }
+        }
+    }
+}
+
+/// `_registration` (here and in [`write_loop`]) keeps the socket recorded for fork (see
+/// [`super::sockets`]) while either half is open.
+async fn read_loop(
+    mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    shared: Arc<Shared>,
+    _registration: Arc<SocketRegistration>,
+) {
     let err = loop {
         let frame = match frames.read_frame().await {
             Ok(Some(f)) => f,
@@ -410,31 +628,33 @@ async fn read_loop(mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>, shar
             Ok(x) => x,
             Err(e) => break e.into(),
         };
-        let waiter = {
-            let mut st = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            st.waiters.remove(&id)
-        };
-        let Some(waiter) = waiter else {
+        let waiter = shared.lock().settle(id, shared.limit);
+        let Some(Waiter {
+            notice: Notice::Response { tx, tagged_header },
+            ..
+        }) = waiter
+        else {
             break Error::Connection {
                 broker: shared.broker.clone(),
                 message: format!("response with unknown correlation id {id}"),
             };
         };
-        let reply = if waiter.tagged_header {
+        let reply = if tagged_header {
             body.skip_tagged_fields().map(|_| body.into_rest())
         } else {
             Ok(body.into_rest())
         };
         // The waiter may have given up (timeout, interrupt); its response is dropped.
-        let _ = waiter.tx.send(reply.map_err(Error::from));
+        let _ = tx.send(reply.map_err(Error::from));
     };
     shared.poison(err);
 }
 
 async fn write_loop(
     mut socket: OwnedWriteHalf,
-    mut frames: mpsc::UnboundedReceiver<Outgoing>,
+    mut frames: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
+    _registration: Arc<SocketRegistration>,
 ) {
     while let Some(out) = frames.recv().await {
         if let Err(e) = socket.write_all(&out.frame).await {
@@ -444,9 +664,303 @@ async fn write_loop(
             });
             return;
         }
-        if let Some(written) = out.written {
-            let _ = written.send(());
+        if out.settle_when_written {
+            let waiter = shared.lock().settle(out.id, shared.limit);
+            if let Some(Waiter {
+                notice: Notice::Written(tx),
+                ..
+            }) = waiter
+            {
+                let _ = tx.send(());
+            }
         }
     }
     let _ = socket.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    //! The connection against a byte-level peer on a loopback socket (not a fake broker: it reads
+    //! request frames, reports their correlation ids, and answers only when told), to check
+    //! framing, matching, the in-flight limit, the order of writes and timeouts.
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::tcp::OwnedReadHalf;
+    use tokio::net::TcpListener;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::protocol::messages::api_versions::{
+        ApiVersionEntry, ApiVersionsRequest, ApiVersionsResponse,
+    };
+
+    struct Peer {
+        ids: mpsc::UnboundedReceiver<i32>,
+        out: OwnedWriteHalf,
+    }
+
+    impl Peer {
+        async fn next_id(&mut self) -> i32 {
+            self.ids.recv().await.expect("the connection closed")
+        }
+
+        /// Answers request `id` with an ApiVersions v0 response whose one entry's key is `id`,
+        /// so each caller can tell it got its own answer.
+        async fn answer(&mut self, id: i32) {
+            let mut frame = Vec::new();
+            frame.extend_from_slice(&16i32.to_be_bytes()); // correlation id, error, count, entry
+            frame.extend_from_slice(&id.to_be_bytes());
+            frame.extend_from_slice(&0i16.to_be_bytes());
+            frame.extend_from_slice(&1i32.to_be_bytes());
+            frame.extend_from_slice(&(id as i16).to_be_bytes());
+            frame.extend_from_slice(&[0, 0, 0, 0]);
+            self.out.write_all(&frame).await.unwrap();
+        }
+    }
+
+    async fn read_requests(mut read: OwnedReadHalf, ids: mpsc::UnboundedSender<i32>) {
+        while let Ok(size) = read.read_i32().await {
+            let mut frame = vec![0; size as usize];
+            if read.read_exact(&mut frame).await.is_err() {
+                return;
+            }
+            // After the api key and version.
+            let id = i32::from_be_bytes(frame[4..8].try_into().unwrap());
+            if ids.send(id).is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn connected(
+        max_in_flight: usize,
+        request_timeout: Duration,
+    ) -> (Arc<BrokerConnection>, Peer) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = BrokerAddr {
+            host: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        let config = Arc::new(ConnectionConfig {
+            max_in_flight,
+            request_timeout,
+            ..ConnectionConfig::default()
+        });
+        let (client, server) = tokio::join!(
+            transport::connect(&addr, Duration::from_secs(5)),
+            listener.accept()
+        );
+        let (stream, registration) = client.unwrap();
+        let conn = BrokerConnection::start(&addr, config, stream, registration);
+        let table = ApiVersionTable::from_response(&ApiVersionsResponse {
+            error_code: 0,
+            api_keys: vec![ApiVersionEntry {
+                api_key: 18,
+                min_version: 0,
+                max_version: 0,
+            }],
+            throttle_time_ms: 0,
+        });
+        conn.versions.set(table).unwrap();
+        let (read, out) = server.unwrap().0.into_split();
+        let (tx, ids) = mpsc::unbounded_channel();
+        tokio::spawn(read_requests(read, tx));
+        (conn, Peer { ids, out })
+    }
+
+    fn pending(in_flight: usize, waiting: usize) -> PendingRequests {
+        PendingRequests { in_flight, waiting }
+    }
+
+    async fn wait_until(mut done: impl FnMut() -> bool) {
+        for _ in 0..10_000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("condition not reached");
+    }
+
+    /// Starts a request on its own task and returns once it is enqueued, so that requests are
+    /// made in a known order. The task returns the key of the answer's entry (the answered id).
+    async fn start_request(conn: &Arc<BrokerConnection>) -> JoinHandle<Result<i16>> {
+        let count = |c: &BrokerConnection| c.pending().in_flight + c.pending().waiting;
+        let before = count(conn);
+        let c = conn.clone();
+        let task = tokio::spawn(async move {
+            let resp = c
+                .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                .await?;
+            Ok(resp.api_keys[0].api_key)
+        });
+        wait_until(|| count(conn) > before).await;
+        task
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_limit_wait_for_room_and_are_written_in_order() {
+        let (conn, mut peer) = connected(3, Duration::from_secs(30)).await;
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            tasks.push(start_request(&conn).await);
+        }
+        assert_eq!(conn.pending(), pending(3, 3));
+        for expected in 0..3 {
+            assert_eq!(peer.next_id().await, expected);
+        }
+        assert!(
+            peer.ids.try_recv().is_err(),
+            "a 4th frame before any answer"
+        );
+        // Answers out of order (matching is by id); each frees room for the next in line.
+        peer.answer(1).await;
+        assert_eq!(peer.next_id().await, 3);
+        peer.answer(0).await;
+        assert_eq!(peer.next_id().await, 4);
+        peer.answer(2).await;
+        assert_eq!(peer.next_id().await, 5);
+        assert_eq!(conn.pending(), pending(3, 0));
+        for id in 3..6 {
+            peer.answer(id).await;
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap().unwrap(), i as i16);
+        }
+        assert_eq!(conn.pending(), pending(0, 0));
+        assert!(conn.idle_for().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_request_abandoned_while_waiting_for_room_is_never_written() {
+        let (conn, mut peer) = connected(1, Duration::from_secs(30)).await;
+        let first = start_request(&conn).await;
+        let abandoned = start_request(&conn).await;
+        let third = start_request(&conn).await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        assert_eq!(peer.next_id().await, 0);
+        peer.answer(0).await;
+        assert_eq!(
+            peer.next_id().await,
+            2,
+            "the abandoned request 1 was skipped"
+        );
+        peer.answer(2).await;
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        assert_eq!(third.await.unwrap().unwrap(), 2);
+        assert_eq!(conn.pending(), pending(0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_request_without_response_waits_for_room_and_frees_it_once_written() {
+        let (conn, mut peer) = connected(1, Duration::from_secs(30)).await;
+        let first = start_request(&conn).await;
+        let c = conn.clone();
+        let unanswered = tokio::spawn(async move {
+            c.send_without_response(&ApiVersionsRequest::default())
+                .await
+        });
+        wait_until(|| conn.pending() == pending(1, 1)).await;
+        assert_eq!(peer.next_id().await, 0);
+        assert!(!unanswered.is_finished());
+        peer.answer(0).await;
+        assert_eq!(peer.next_id().await, 1);
+        unanswered.await.unwrap().unwrap();
+        assert_eq!(
+            conn.pending(),
+            pending(0, 0),
+            "its room is free once written"
+        );
+        let next = start_request(&conn).await;
+        assert_eq!(conn.pending(), pending(1, 0));
+        assert_eq!(peer.next_id().await, 2);
+        peer.answer(2).await;
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        assert_eq!(next.await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_overdue_request_in_flight_fails_the_requests_waiting_behind_it() {
+        let (conn, mut peer) = connected(1, Duration::from_millis(100)).await;
+        // Its caller gives up once it is written; the peer never answers it.
+        let stuck = start_request(&conn).await;
+        assert_eq!(peer.next_id().await, 0);
+        stuck.abort();
+        let waiting = start_request(&conn).await;
+        let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiting request hung");
+        let err = outcome.unwrap().unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(!conn.is_alive());
+        assert_eq!(conn.pending(), pending(0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_closed_socket_fails_requests_in_flight_and_waiting() {
+        let (conn, mut peer) = connected(2, Duration::from_secs(30)).await;
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            tasks.push(start_request(&conn).await);
+        }
+        assert_eq!(peer.next_id().await, 0);
+        assert_eq!(peer.next_id().await, 1);
+        drop(peer);
+        for task in tasks {
+            let err = task.await.unwrap().unwrap_err();
+            assert!(matches!(err, Error::Connection { .. }), "{err}");
+        }
+        assert!(!conn.is_alive());
+        let err = conn
+            .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Connection { .. }), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_requests_all_complete_within_the_limit() {
+        const LIMIT: usize = 5;
+        const REQUESTS: usize = 300;
+        let (conn, mut peer) = connected(LIMIT, Duration::from_secs(30)).await;
+        // Answers whatever it has read, in batches; the largest batch is a lower bound of how
+        // many requests the connection had on the wire at once.
+        let answering = tokio::spawn(async move {
+            let (mut answered, mut largest) = (0, 0);
+            while answered < REQUESTS {
+                let mut batch = vec![peer.next_id().await];
+                tokio::task::yield_now().await;
+                while let Ok(id) = peer.ids.try_recv() {
+                    batch.push(id);
+                }
+                largest = largest.max(batch.len());
+                for id in &batch {
+                    peer.answer(*id).await;
+                }
+                answered += batch.len();
+            }
+            largest
+        });
+        let tasks: Vec<_> = (0..REQUESTS)
+            .map(|_| {
+                let c = conn.clone();
+                tokio::spawn(async move {
+                    c.request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                        .await
+                        .map(|r| r.api_keys[0].api_key)
+                })
+            })
+            .collect();
+        let mut answered_ids = Vec::new();
+        for task in tasks {
+            answered_ids.push(task.await.unwrap().unwrap());
+        }
+        answered_ids.sort_unstable();
+        let expected: Vec<i16> = (0..REQUESTS as i16).collect();
+        assert_eq!(answered_ids, expected, "each caller got its own answer");
+        let largest = answering.await.unwrap();
+        assert!(largest <= LIMIT, "{largest} requests on the wire at once");
+        assert_eq!(conn.pending(), pending(0, 0));
+    }
 }

@@ -2,11 +2,14 @@
 //!
 //! * [`transport`]: opening a socket (TCP today; TLS and SASL plug in here).
 //! * [`messenger`]: one [`BrokerConnection`]: a writer task and a reader task over the socket, a
-//!   correlation map of requests in flight (several at once: pipelining), and poisoning: when the
-//!   socket fails every waiter gets the error and the connection is never used again.
+//!   correlation map of requests in flight (up to [`ConnectionConfig::max_in_flight`] at once:
+//!   pipelining; the rest wait for room, in order), and poisoning: when the socket fails every
+//!   waiter gets the error and the connection is never used again.
 //! * [`versions`]: the ApiVersions handshake and the negotiated version table.
+//! * [`sockets`]: the registry of open broker sockets, which a forked child releases.
 
 pub mod messenger;
+pub mod sockets;
 pub mod transport;
 pub mod versions;
 
@@ -93,6 +96,10 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// Largest response frame accepted.
     pub max_frame_size: usize,
+    /// Requests one connection hands to the broker before an answer comes back (the Java
+    /// client's `max.in.flight.requests.per.connection`); later ones wait for room, in order.
+    /// 0 counts as 1.
+    pub max_in_flight: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -102,6 +109,7 @@ impl Default for ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             max_frame_size: 256 * 1024 * 1024,
+            max_in_flight: 5,
         }
     }
 }
