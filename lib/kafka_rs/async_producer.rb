@@ -185,7 +185,9 @@ module KafkaRs
       timeout = Validation.timeout!(timeout, "timeout", @shutdown_timeout)
       failed = @client.logged { @native.close(timeout.to_f) }
       if failed.positive?
-        @client.logger&.warn("kafka_rs") { "async producer shut down: #{failed} messages not delivered within #{timeout} s" }
+        message = "async producer shut down: #{failed} messages not delivered within #{timeout} s"
+        # Never silent: without a logger the warning goes to stderr.
+        @client.logger ? @client.logger.warn("kafka_rs") { message } : Kernel.warn("kafka_rs: #{message}")
         if Instrumenter.listening?("drop_messages.async_producer")
           Instrumenter.instrument("drop_messages.async_producer", message_count: failed)
         end

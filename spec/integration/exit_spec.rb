@@ -81,4 +81,16 @@ RSpec.describe "exit", :integration do
     expect(err).to match(/WARN -- kafka_rs: async producer shut down: 1 messages not delivered within 2(\.0)? s/)
     expect(err).to include("could not connect to 127.0.0.1:1")
   end
+
+  it "says on stderr what was lost at exit when there is no logger" do
+    code = <<~RUBY
+      require "kafka_rs"
+      kafka = KafkaRs.new("127.0.0.1:1", connect_timeout: 1)
+      kafka.async_producer(shutdown_timeout: 1).produce("lost", topic: "never")
+    RUBY
+    status, _out, err = run_ruby(code, timeout: 1 + 15)
+    expect(status).not_to be_nil, "the process hung at exit"
+    expect(status.success?).to be(true), err
+    expect(err).to match(/\Akafka_rs: async producer shut down: 1 messages not delivered within 1(\.0)? s$/)
+  end
 end

@@ -48,7 +48,7 @@ RSpec.describe "fork", :integration do
     async.produce_async("parent-async", topic: topic, partition: 1).wait(timeout: 10)
     fetch_all(kafka, topic, 0) # the fetch connection too
     # No delivery trigger is set: this stays queued in the parent's producer across the fork.
-    async.produce("queued-before-fork", topic: topic, partition: 2)
+    parent_handle = async.produce_async("queued-before-fork", topic: topic, partition: 2)
     expect(async.queue_size).to eq(1)
     parent_sockets = broker_socket_inodes
     expect(parent_sockets.size).to be >= 2
@@ -56,6 +56,11 @@ RSpec.describe "fork", :integration do
     report = in_child do
       inherited_at_start = socket_inodes & parent_sockets
       queued_in_child = async.queue_size
+      parent_handle_in_child = begin
+        parent_handle.wait(timeout: 5)
+      rescue ArgumentError => e
+        e.message
+      end
       kafka.deliver_message("child-deliver", topic: topic, partition: 0)
       sync.produce("child-sync", topic: topic, partition: 0)
       sync.deliver_messages
@@ -64,6 +69,7 @@ RSpec.describe "fork", :integration do
       {
         inherited_at_start: inherited_at_start,
         queued_in_child: queued_in_child,
+        parent_handle_in_child: parent_handle_in_child,
         async_offset: async_offset,
         read_back: fetch_all(kafka, topic, 0).map(&:value),
         inherited_at_end: socket_inodes & parent_sockets,
@@ -75,6 +81,8 @@ RSpec.describe "fork", :integration do
     expect(report[:inherited_at_end]).to eq([])
     expect(report[:own_broker_sockets]).to be >= 1
     expect(report[:queued_in_child]).to eq(0)
+    # A handle of the parent's message cannot be settled in the child: it says so at once.
+    expect(report[:parent_handle_in_child]).to match(/queued before this process was forked/)
     expect(report[:async_offset]).to eq(1)
     expect(report[:read_back]).to eq(%w[parent-deliver parent-sync child-deliver child-sync])
 
@@ -84,6 +92,7 @@ RSpec.describe "fork", :integration do
     sync.deliver_messages
     expect(async.queue_size).to eq(1)
     expect(async.flush(timeout: 10)).to be(true)
+    expect(parent_handle.wait(timeout: 5).partition).to eq(2)
     expect(broker_socket_inodes).to match_array(parent_sockets)
     async.shutdown
 

@@ -8,17 +8,24 @@ use magnus::{method, prelude::*, Error, IntoValue, RModule, Ruby, Value};
 
 use crate::client::secs;
 use crate::errors::{to_ruby, to_ruby_exception};
-use crate::gvl;
+use crate::{gvl, runtime};
 
 #[magnus::wrap(class = "KafkaRs::Native::DeliveryHandle", free_immediately, size)]
 pub struct NativeDeliveryHandle {
     group: Arc<DeliveryGroup>,
     index: usize,
+    /// The fork generation whose producer holds the message: in a forked child the message is
+    /// never settled (only the parent sends it), so waiting there fails at once.
+    generation: u64,
 }
 
 impl NativeDeliveryHandle {
     pub fn new(group: Arc<DeliveryGroup>, index: usize) -> Self {
-        NativeDeliveryHandle { group, index }
+        NativeDeliveryHandle {
+            group,
+            index,
+            generation: runtime::generation(),
+        }
     }
 
     /// `pending?`
@@ -46,6 +53,13 @@ impl NativeDeliveryHandle {
     /// returns nil if the time ran out.
     fn wait(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Value, Error> {
         if rb_self.group.get(rb_self.index).is_none() {
+            if !runtime::is_current(rb_self.generation) {
+                return Err(to_ruby(kafka_rs_core::Error::invalid(
+                    "handle",
+                    "the message was queued before this process was forked: only the parent \
+                     process sends it and learns its outcome",
+                )));
+            }
             let limit = timeout.map(|s| secs("timeout", s)).transpose()?;
             let group = rb_self.group.clone();
             let index = rb_self.index;
