@@ -103,6 +103,7 @@ class FailoverRun
     note "topic #{@topic}: leaders #{leaders_before.inspect}; will kill node #{victim}"
 
     producer, idempotent = new_producer
+    @producer = producer
     handles = produce(producer, victim)
     flushed = producer.flush(timeout: 180)
     @times[:flush] = now - @produced_at
@@ -120,6 +121,8 @@ class FailoverRun
                samples: @samples.to_h, times: @times)
   ensure
     @control&.kill
+    restart_victim
+    @producer&.shutdown(timeout: 1) rescue nil # rubocop:disable Style/RescueModifier
     if @client
       @client.delete_topic(@topic) rescue nil # rubocop:disable Style/RescueModifier
       @client.close
@@ -170,15 +173,26 @@ class FailoverRun
     @control = Thread.new do
       signal.pop
       t = now
+      @down_node = victim
       bin_kafka("cluster-node-kill", victim.to_s)
       @times[:killed_at] = now - @produce_start
       sleep @down_time
       t_start = now
       bin_kafka("cluster-node-start", victim.to_s)
+      @down_node = nil
       @times[:down] = now - t
       @times[:restart] = now - t_start
     end
     @control.report_on_exception = false
+  end
+
+  # After a failure between kill and restart: starts the node again, so the cluster is whole
+  # for whatever runs next.
+  def restart_victim
+    return unless @down_node
+
+    out, status = Open3.capture2e(KAFKA_BIN, "cluster-node-start", @down_node.to_s)
+    warn "failover: restarting node #{@down_node} after a failure failed:\n#{out}" unless status.success?
   end
 
   def value_for(id)
