@@ -202,7 +202,7 @@ module GcStressRoundtrip
     expect_raise(KafkaRs::Error, "partitions_for unknown topic") { step(:partitions_unknown) { kafka.partitions_for(missing) } }
 
     # TypeErrors raised by the native argument conversions.
-    native_producer = KafkaRs::Native::Producer.new(native, [-1, 5.0, 0, 0.1, "crc32", "none", 1, false])
+    native_producer = KafkaRs::Native::Producer.new(native, [-1, 5.0, 0, 0.1, "crc32", "none", 1, false, true])
     [
       -> { native_producer.deliver("not an array") },
       -> { native_producer.deliver([[1]]) },

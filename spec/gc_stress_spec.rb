@@ -132,7 +132,7 @@ RSpec.describe "the binding under GC.stress", :integration do
 
     it "does not read freed memory in a producer's entries" do
       topic = new_topic(kafka)
-      native_producer = KafkaRs::Native::Producer.new(native, [-1, 5.0, 0, 0.1, "crc32", "none", 1, false])
+      native_producer = KafkaRs::Native::Producer.new(native, [-1, 5.0, 0, 0.1, "crc32", "none", 1, false, true])
       entry = []
       entry.push("value\x00\xFF".b, mutating(:to_str, entry, "key".b), topic.dup, 0, "pk".dup, { "h" => "\x01".b }, 1_700_000_000_000)
       results = under_gc_stress { native_producer.deliver([entry]) }

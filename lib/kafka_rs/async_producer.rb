@@ -10,9 +10,13 @@ module KafkaRs
   #
   # {#produce} converts and validates the message like {Producer#produce}, then queues it in the
   # native producer and returns: it never waits on the network. A background task (in Rust, on
-  # the process's runtime) groups messages into per-partition batches and sends them, one batch
-  # per partition in flight so order per partition holds, retrying retriable errors after
-  # `retry_backoff`. A full queue raises {BufferOverflow} at once.
+  # the process's runtime) groups messages into per-partition batches and sends them, retrying
+  # retriable errors after `retry_backoff`. A full queue raises {BufferOverflow} at once.
+  #
+  # Idempotence is on by default with `required_acks: :all` (`idempotent: false` turns it off):
+  # the producer gets a producer id and numbers each partition's records, so up to five batches
+  # per partition can be in flight while order holds and a retry of a batch the broker already
+  # wrote is not written twice. Without it, one batch per partition is in flight.
   #
   # When batches go out (ruby-kafka's triggers): `delivery_interval` seconds after a batch's
   # first message, when a partition has `delivery_threshold` messages (or `max_buffer_size`
@@ -33,7 +37,7 @@ module KafkaRs
                    max_retries: -1, retry_backoff: 0, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    compression_codec: nil, compression_threshold: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, interceptors: [], allow_auto_create_topics: true,
-                   linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30)
+                   linger_ms: nil, delivery_timeout: 120, shutdown_timeout: 30, idempotent: nil)
       Validation.integer!(delivery_threshold, "delivery_threshold", min: 0)
       Validation.positive_number!(delivery_interval, "delivery_interval", allow_zero: true)
       @max_queue_size = Validation.integer!(max_queue_size, "max_queue_size", min: 1)
@@ -59,13 +63,38 @@ module KafkaRs
         required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: -1,
         retry_backoff: retry_backoff.nil? ? 0 : retry_backoff, partitioner: partitioner,
         compression_codec: compression_codec, compression_threshold: compression_threshold,
-        allow_auto_create_topics: allow_auto_create_topics
+        allow_auto_create_topics: allow_auto_create_topics, idempotent: idempotent
       )
       batch_records = delivery_threshold.positive? ? delivery_threshold : max_buffer_size
       @native = Native::AsyncProducer.new(native_client, settings, linger, batch_records, max_queue_size,
                                           max_buffer_bytesize, delivery_timeout.to_f)
       @closed = false
+      @callbacks = { delivery: [], error: [] }
+      @reporter = nil
+      @reporter_pid = nil
+      @reporter_lock = Mutex.new
       AsyncProducer.track(self)
+    end
+
+    # Calls the block with a {DeliveryReport} for every message delivered after this call, on a
+    # thread the producer owns (never on a Rust thread). An exception in the block is logged and
+    # delivery goes on. Several blocks may be registered.
+    #
+    # @yieldparam report [DeliveryReport]
+    # @return [self]
+    def on_delivery(&block)
+      add_callback(:delivery, block)
+    end
+
+    # Calls the block with the error and the message (a {PendingMessage}) for every message that
+    # finally failed after this call (retries used up, delivery timeout, shutdown), on the
+    # producer's own thread; see {#on_delivery}.
+    #
+    # @yieldparam error [KafkaRs::Error]
+    # @yieldparam message [PendingMessage]
+    # @return [self]
+    def on_error(&block)
+      add_callback(:error, block)
     end
 
     # Queues a message (ruby-kafka's arguments and conversions, see {Producer#produce}); never
@@ -157,7 +186,11 @@ module KafkaRs
       failed = @client.logged { @native.close(timeout.to_f) }
       if failed.positive?
         @client.logger&.warn("kafka_rs") { "async producer shut down: #{failed} messages not delivered within #{timeout} s" }
+        if Instrumenter.listening?("drop_messages.async_producer")
+          Instrumenter.instrument("drop_messages.async_producer", message_count: failed)
+        end
       end
+      join_reporter(timeout)
       nil
     end
 
@@ -197,9 +230,122 @@ module KafkaRs
     def enqueue(entry, want_handle, intercepted: false)
       check_open!
       entry = intercept(entry) unless intercepted || @interceptors.empty?
-      @native.produce(entry, want_handle)
+      ensure_reporter if reporter_wanted? && @reporter_pid != Process.pid
+      native = @native.produce(entry, want_handle)
+      if Instrumenter.listening?("enqueue_message.async_producer")
+        Instrumenter.instrument("enqueue_message.async_producer", topic: entry[2], queue_size: @native.outstanding,
+                                                                  max_queue_size: @max_queue_size)
+      end
+      native
     rescue BufferOverflow
+      if Instrumenter.listening?("buffer_overflow.async_producer")
+        Instrumenter.instrument("buffer_overflow.async_producer", topic: entry[2])
+      end
       raise BufferOverflow, "Cannot produce to #{entry[2]}, max queue size (#{@max_queue_size} messages) reached"
+    end
+
+    def add_callback(kind, block)
+      raise ArgumentError, "on_#{kind} needs a block" unless block
+
+      @reporter_lock.synchronize { @callbacks[kind] += [block] }
+      ensure_reporter(force: true)
+      self
+    end
+
+    # Reports are wanted for callbacks and acknowledgement events; the reporter thread also hands
+    # background diagnostics to the logger while messages are outstanding.
+    def reports_wanted?
+      !@callbacks[:delivery].empty? || !@callbacks[:error].empty? || Instrumenter.listening?("ack_message.producer")
+    end
+
+    def reporter_wanted?
+      reports_wanted? || !@client.logger.nil?
+    end
+
+    # Starts the producer's reporter thread (again in a forked child: threads do not survive
+    # fork). With callbacks or acknowledgement subscribers it waits natively (GVL released) for
+    # reports of settled messages and runs them; otherwise it only hands the core's background
+    # diagnostics to the logger every half second.
+    def ensure_reporter(force: false)
+      @reporter_lock.synchronize do
+        return if @reporter_pid == Process.pid && @reporter&.alive?
+        return unless force || reporter_wanted?
+
+        # Creates the native report queue now: messages accepted from here on are reported.
+        @native.reports(1, 0.0) if reports_wanted?
+        @reporter_pid = Process.pid
+        @reporter = Thread.new { run_reporter }
+        @reporter.name = "kafka_rs-reports"
+      end
+    end
+
+    def run_reporter
+      loop do
+        if reports_wanted?
+          reports = @native.reports(1000, 0.5)
+          break if reports.nil?
+
+          reports.each { |r| dispatch_report(r) }
+        else
+          break if @closed
+
+          sleep 0.5
+        end
+        @client.logged { nil } if @client.logger
+      end
+    rescue ClientClosed
+      nil
+    rescue StandardError => e
+      @client.logger&.error("kafka_rs") { "async producer report thread stopped: #{e.class}: #{e.message}" }
+    end
+
+    def dispatch_report(report)
+      topic, partition, offset, timestamp_ms, error, value, key, headers = report
+      if error.nil?
+        delivered(topic, partition, offset, timestamp_ms, value, key)
+      else
+        failed(error, topic, partition, timestamp_ms, value, key, headers)
+      end
+    end
+
+    def delivered(topic, partition, offset, timestamp_ms, value, key)
+      if Instrumenter.listening?("ack_message.producer")
+        delay = (Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) - timestamp_ms) / 1000.0
+        Instrumenter.instrument("ack_message.producer", key: key, value: value, topic: topic, partition: partition,
+                                                        offset: offset, delay: delay)
+      end
+      return if @callbacks[:delivery].empty?
+
+      report = DeliveryReport.new(topic: topic, partition: partition, offset: offset,
+                                  timestamp: Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond))
+      @callbacks[:delivery].each { |cb| run_callback(:on_delivery) { cb.call(report) } }
+    end
+
+    def failed(error, topic, partition, timestamp_ms, value, key, headers)
+      if Instrumenter.listening?("topic_error.producer")
+        Instrumenter.instrument("topic_error.producer", topic: topic, exception: [error.class.name, error.message])
+      end
+      return if @callbacks[:error].empty?
+
+      message = PendingMessage.new(value: value, key: key, headers: headers || {}, topic: topic,
+                                   partition: partition.negative? ? nil : partition,
+                                   create_time: Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond))
+      @callbacks[:error].each { |cb| run_callback(:on_error) { cb.call(error, message) } }
+    end
+
+    def run_callback(kind)
+      yield
+    rescue StandardError => e
+      @client.logger&.error("kafka_rs") { "#{kind} callback raised #{e.class}: #{e.message}" }
+    end
+
+    # Waits (up to `timeout`) for the reporter to run the reports of the messages settled by the
+    # shutdown; never from the reporter thread itself.
+    def join_reporter(timeout)
+      thread = @reporter
+      return if thread.nil? || thread == Thread.current || @reporter_pid != Process.pid
+
+      thread.join(timeout.to_f + 1)
     end
 
     def intercept(entry)

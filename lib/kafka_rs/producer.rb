@@ -26,16 +26,21 @@ module KafkaRs
     #   buffer instead (ruby-kafka's producer interceptors); one that raises is logged and skipped
     # @param allow_auto_create_topics [Boolean] producing to a topic that does not exist creates
     #   it where the broker allows auto-creation (the Java producer's and ruby-kafka's behaviour)
+    # @param idempotent [Boolean, nil] stamp batches with a producer id and sequence numbers so
+    #   the broker drops a retried batch it already wrote (no duplicates from retries, order kept).
+    #   nil (the default) turns it on with `required_acks: :all`; pass false for a broker where
+    #   the principal lacks the IDEMPOTENT_WRITE permission
     def initialize(client:, native_client:, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1,
-                   interceptors: [], allow_auto_create_topics: true)
+                   interceptors: [], allow_auto_create_topics: true, idempotent: nil)
       @partitioner = Partitioners.resolve(partitioner)
       settings = Producer.native_settings(
         required_acks: required_acks, ack_timeout: ack_timeout, max_retries: max_retries, min_retries: 0,
         retry_backoff: retry_backoff.nil? ? 1 : retry_backoff,
         partitioner: @partitioner.is_a?(String) ? @partitioner : "crc32", compression_codec: compression_codec,
-        compression_threshold: compression_threshold, allow_auto_create_topics: allow_auto_create_topics
+        compression_threshold: compression_threshold, allow_auto_create_topics: allow_auto_create_topics,
+        idempotent: idempotent
       )
       @max_buffer_size = Validation.integer!(max_buffer_size, "max_buffer_size", min: 1)
       @max_buffer_bytesize = Validation.integer!(max_buffer_bytesize, "max_buffer_bytesize", min: 1)
@@ -68,17 +73,22 @@ module KafkaRs
       entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
       entry = intercept(entry) unless @interceptors.empty?
       size = Producer.entry_bytesize(entry)
-      @lock.synchronize do
+      overflow = @lock.synchronize do
         if @buffer.size >= @max_buffer_size
-          raise BufferOverflow, "Cannot produce to #{entry[2]}, max buffer size (#{@max_buffer_size} messages) reached"
+          "Cannot produce to #{entry[2]}, max buffer size (#{@max_buffer_size} messages) reached"
+        elsif @buffer_bytesize + size > @max_buffer_bytesize
+          "Cannot produce to #{entry[2]}, max buffer bytesize (#{@max_buffer_bytesize} bytes) reached"
+        else
+          @buffer << entry
+          @buffer_bytesize += size
+          nil
         end
-        if @buffer_bytesize + size > @max_buffer_bytesize
-          raise BufferOverflow, "Cannot produce to #{entry[2]}, max buffer bytesize (#{@max_buffer_bytesize} bytes) reached"
-        end
-
-        @buffer << entry
-        @buffer_bytesize += size
       end
+      if overflow
+        Instrumenter.instrument("buffer_overflow.producer", topic: entry[2]) if Instrumenter.listening?("buffer_overflow.producer")
+        raise BufferOverflow, overflow
+      end
+      instrument_produce(entry, size) if Instrumenter.listening?("produce_message.producer")
       nil
     end
 
@@ -154,9 +164,10 @@ module KafkaRs
     # @api private
     # Validates the options both producers share and returns the settings Array their native
     # classes take: `[acks, ack_timeout, max_retries, retry_backoff, partitioner, codec,
-    # compression_threshold, allow_auto_create_topics]`.
+    # compression_threshold, allow_auto_create_topics, idempotent]`. `idempotent` nil means on
+    # with `required_acks: :all` and off otherwise.
     def self.native_settings(required_acks:, ack_timeout:, max_retries:, min_retries:, retry_backoff:, partitioner:,
-                             compression_codec:, compression_threshold:, allow_auto_create_topics:)
+                             compression_codec:, compression_threshold:, allow_auto_create_topics:, idempotent:)
       acks = ACKS.fetch(required_acks) do
         raise ArgumentError, "required_acks must be :all, -1, 0 or 1, got #{required_acks.inspect}"
       end
@@ -172,8 +183,19 @@ module KafkaRs
         raise TypeError, "allow_auto_create_topics must be true or false, got #{allow_auto_create_topics.inspect}"
       end
 
+      case idempotent
+      when nil then idempotent = acks == -1
+      when true
+        unless acks == -1
+          raise ArgumentError, "idempotent: true needs required_acks: :all (got #{required_acks.inspect}); " \
+                               "pass idempotent: false to produce with fewer acknowledgements"
+        end
+      when false then nil
+      else raise TypeError, "idempotent must be true, false or nil, got #{idempotent.inspect}"
+      end
+
       [acks, ack_timeout.to_f, max_retries, retry_backoff.to_f, partitioner, codec, compression_threshold,
-       allow_auto_create_topics]
+       allow_auto_create_topics, idempotent]
     end
 
     # @api private
@@ -239,7 +261,31 @@ module KafkaRs
         failed << entries[i]
         errors << result
       end
+      Producer.instrument_results(entries, results)
       [failed, errors]
+    end
+
+    # @api private
+    # ruby-kafka's `ack_message.producer` (one per delivered message) and `topic_error.producer`
+    # (one per topic with a failure) events, for the results of a delivery.
+    def self.instrument_results(entries, results)
+      acks = Instrumenter.listening?("ack_message.producer")
+      topic_errors = Instrumenter.listening?("topic_error.producer") ? {} : nil
+      return unless acks || topic_errors
+
+      now = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+      results.each_with_index do |result, i|
+        value, key, topic, _partition, _partition_key, _headers, timestamp_ms = entries[i]
+        if result.is_a?(Exception)
+          topic_errors[topic] ||= result if topic_errors
+        elsif acks
+          Instrumenter.instrument("ack_message.producer", key: key, value: value, topic: topic, partition: result[0],
+                                                          offset: result[1], delay: (now - timestamp_ms) / 1000.0)
+        end
+      end
+      topic_errors&.each do |topic, error|
+        Instrumenter.instrument("topic_error.producer", topic: topic, exception: [error.class.name, error.message])
+      end
     end
 
     # @api private
@@ -261,13 +307,33 @@ module KafkaRs
 
       undelivered = entries
       errors = nil
+      payload = Instrumenter.listening?("deliver_messages.producer") ? { message_count: entries.size, attempts: 1 } : nil
       begin
-        undelivered, errors = Thread.handle_interrupt(Object => :immediate) { deliver_entries(entries) }
+        undelivered, errors = Thread.handle_interrupt(Object => :immediate) do
+          next deliver_entries(entries) unless payload
+
+          Instrumenter.instrument("deliver_messages.producer", payload) do
+            result = deliver_entries(entries)
+            payload[:delivered_message_count] = entries.size - result[0].size
+            result
+          ensure
+            payload[:delivered_message_count] ||= 0
+          end
+        end
       ensure
         restore(undelivered) unless undelivered.empty?
       end
       Producer.raise_delivery_failed(undelivered, errors) unless undelivered.empty?
       nil
+    end
+
+    # ruby-kafka's `produce_message.producer` payload.
+    def instrument_produce(entry, size)
+      value, key, topic, _partition, _partition_key, _headers, timestamp_ms = entry
+      Instrumenter.instrument("produce_message.producer",
+                              value: value, key: key, topic: topic, message_size: size,
+                              create_time: Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond),
+                              buffer_size: buffer_size, max_buffer_size: @max_buffer_size)
     end
 
     # Puts undelivered entries back at the front of the buffer, in their original order.

@@ -102,6 +102,9 @@ module KafkaRs
       headers.each_with_object({}) do |(k, v), out|
         key = k.is_a?(String) ? k : to_bytes!(k, "headers key")
         raise TypeError, "headers keys must not be nil" if key.nil?
+        unless key.encoding == Encoding::UTF_8 ? key.valid_encoding? : key.dup.force_encoding(Encoding::UTF_8).valid_encoding?
+          raise ArgumentError, "headers key #{key.inspect} is not valid UTF-8 (Kafka header keys are UTF-8 text)"
+        end
 
         out[key] = v.nil? ? "" : to_bytes!(v, "headers[#{key.inspect}]")
       end

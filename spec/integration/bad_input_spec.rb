@@ -22,6 +22,7 @@ RSpec.describe "bad input", :integration do
     "Array partition" => [["v"], { partition: [0] }, TypeError, /partition/],
     "unknown keyword" => [["v"], { bogus: 1 }, ArgumentError, /bogus/],
     "Array headers" => [["v"], { headers: [%w[h v]] }, TypeError, /headers/],
+    "a header key that is not UTF-8" => [["v"], { headers: { "\xFF".b => "v" } }, ArgumentError, /headers.*UTF-8/],
     "BasicObject value" => [[BasicObject.new], {}, TypeError, /value/],
     "BasicObject key" => [["v"], { key: BasicObject.new }, TypeError, /key/],
     "Integer topic" => [["v"], { topic: 42 }, TypeError, /topic/],

@@ -86,7 +86,7 @@ RSpec.describe "produce/fetch round trips", :integration do
     expect(kafka.last_offsets_for(t)).to eq(t => { 0 => -1, 1 => -1 })
   end
 
-  it "routes keyed messages to one partition and spreads unkeyed ones; honours partition: and partition_key:" do
+  it "routes keyed messages to one partition and spreads unkeyed batches; honours partition: and partition_key:" do
     t = new_topic(kafka, partitions: 3)
     p = kafka.producer
     20.times { |i| p.produce("k#{i}", topic: t, key: "same-key") }
@@ -95,8 +95,12 @@ RSpec.describe "produce/fetch round trips", :integration do
     expect(counts.values.sort).to eq([0, 0, 20])
     keyed_partition = counts.key(20)
 
-    60.times { |i| p.produce("u#{i}", topic: t) }
-    p.deliver_messages
+    # Keyless messages stick to one partition per batch (as librdkafka and the Java client do),
+    # and the next batch goes to another.
+    6.times do |round|
+      10.times { |i| p.produce("u#{round * 10 + i}", topic: t) }
+      p.deliver_messages
+    end
     after = kafka.last_offsets_for(t)[t].transform_values { |o| o + 1 }
     unkeyed = after.to_h { |part, n| [part, n - counts[part]] }
     expect(unkeyed.values.sum).to eq(60)

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use kafka_rs_core::producer::{BackgroundProducer, PipelineOptions, ProduceOptions};
-use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Value};
+use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby, Value};
 
 use crate::client::{secs, ClientHandle, NativeClient};
 use crate::delivery_handle::NativeDeliveryHandle;
-use crate::errors::{guard, to_ruby};
+use crate::errors::{guard, to_ruby, to_ruby_exception};
 use crate::producer::{produce_options, Converter};
 use crate::runtime::PerFork;
 use crate::{args, gvl};
@@ -126,6 +126,57 @@ impl NativeAsyncProducer {
         gvl::block_on(async move { producer.close(timeout).await })
     }
 
+    /// `reports(max, timeout)`: waits up to `timeout` seconds (GVL released) for reports of
+    /// settled messages and returns up to `max` of them, each `[topic, partition, offset,
+    /// timestamp_ms, error, value, key, headers]` (`error` nil when delivered, `offset` nil
+    /// when failed). Returns nil once the producer is closed and every
+    /// message is settled and reported. Messages queued before the first call are not reported.
+    fn reports(ruby: &Ruby, rb_self: &Self, max: usize, timeout: f64) -> Result<Value, Error> {
+        let producer = rb_self.core()?;
+        let queue = producer.reports();
+        let timeout = secs("timeout", timeout)?;
+        let reports = gvl::block_on(async move { queue.take(max.max(1), timeout).await })?;
+        if reports.is_empty() && producer.is_closed() && producer.outstanding() == 0 {
+            return Ok(ruby.qnil().as_value());
+        }
+        let out = ruby.ary_new_capa(reports.len());
+        for r in reports {
+            let (offset, error) = match r.result {
+                Ok(d) => (d.offset.into_value_with(ruby), ruby.qnil().as_value()),
+                Err(e) => (ruby.qnil().as_value(), to_ruby_exception(e)),
+            };
+            let (value, key, headers) = match r.message {
+                None => (
+                    ruby.qnil().as_value(),
+                    ruby.qnil().as_value(),
+                    ruby.qnil().as_value(),
+                ),
+                Some(m) => {
+                    let bytes = |b: Option<bytes::Bytes>| match b {
+                        Some(b) => ruby.str_from_slice(&b).as_value(),
+                        None => ruby.qnil().as_value(),
+                    };
+                    let headers = ruby.hash_new();
+                    for h in m.headers {
+                        headers.aset(ruby.str_new(&h.key), bytes(h.value))?;
+                    }
+                    (bytes(m.value), bytes(m.key), headers.as_value())
+                }
+            };
+            out.push(ruby.ary_new_from_values(&[
+                ruby.str_new(&r.topic).as_value(),
+                r.partition.into_value_with(ruby),
+                offset,
+                r.timestamp_ms.into_value_with(ruby),
+                error,
+                value,
+                key,
+                headers,
+            ]))?;
+        }
+        Ok(out.as_value())
+    }
+
     /// `outstanding`: messages queued or in flight, not yet settled.
     fn outstanding(&self) -> Result<usize, Error> {
         Ok(self.core()?.outstanding())
@@ -144,5 +195,6 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("flush", method!(NativeAsyncProducer::flush, 1))?;
     class.define_method("close", method!(NativeAsyncProducer::close, 1))?;
     class.define_method("outstanding", method!(NativeAsyncProducer::outstanding, 0))?;
+    class.define_method("reports", method!(NativeAsyncProducer::reports, 2))?;
     Ok(())
 }

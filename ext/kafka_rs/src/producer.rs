@@ -1,11 +1,16 @@
 //! `KafkaRs::Native::Producer`: delivers a batch of buffered messages in one call (one GVL
-//! release for the whole batch). The buffer itself, its limits and `DeliveryFailed` live in
-//! `lib/kafka_rs/producer.rb`.
+//! release for the whole batch) through its own core [`BackgroundProducer`], which ships them at
+//! once (no linger) and settles each. Calls from several threads share that pipeline, so
+//! messages that arrive while a request is in flight go out together in the next one
+//! (`Client#deliver_message` from many Puma threads). The buffer itself, its limits and
+//! `DeliveryFailed` live in `lib/kafka_rs/producer.rb`.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_rs_core::producer::{OutgoingMessage, Partitioner, ProduceOptions, Producer};
+use kafka_rs_core::producer::{
+    BackgroundProducer, OutgoingMessage, Partitioner, PipelineOptions, ProduceOptions,
+};
 use kafka_rs_core::protocol::records::{Compression, ProduceRecord, RecordHeader};
 use kafka_rs_core::Error as CoreError;
 use magnus::{
@@ -21,9 +26,9 @@ use crate::{args, gvl};
 #[magnus::wrap(class = "KafkaRs::Native::Producer", free_immediately, size)]
 pub struct NativeProducer {
     client: Arc<ClientHandle>,
-    opts: ProduceOptions,
+    opts: PipelineOptions,
     /// The core producer of this process (rebuilt after a fork).
-    producer: PerFork<Producer>,
+    producer: PerFork<BackgroundProducer>,
 }
 
 fn invalid(arg: &'static str, message: String) -> Error {
@@ -31,15 +36,16 @@ fn invalid(arg: &'static str, message: String) -> Error {
 }
 
 /// Parses the settings both native producers take: `[acks, ack_timeout, max_retries,
-/// retry_backoff, partitioner, compression, compression_threshold, auto_create_topics]`.
+/// retry_backoff, partitioner, compression, compression_threshold, auto_create_topics,
+/// idempotent]`.
 /// `partitioner` is `"crc32"` or `"murmur2"`; `compression` `"none"`, `"gzip"`, `"snappy"`,
 /// `"lz4"` or `"zstd"`; batches with fewer than `compression_threshold` records go
 /// uncompressed; `auto_create_topics` asks the broker to create missing topics (where it allows
-/// that); `max_retries` -1 means unlimited. Returns the options and whether retries are
+/// that); `max_retries` -1 means unlimited; `idempotent` needs `acks` -1. Returns the options and whether retries are
 /// unlimited.
 pub(crate) fn produce_options(settings: Value) -> Result<(ProduceOptions, bool), Error> {
-    let [acks, ack_timeout, max_retries, retry_backoff, partitioner, compression, threshold, auto_create] =
-        args::fixed::<8>(settings)?;
+    let [acks, ack_timeout, max_retries, retry_backoff, partitioner, compression, threshold, auto_create, idempotent] =
+        args::fixed::<9>(settings)?;
     let acks = i16::try_convert(acks)?;
     if !matches!(acks, -1..=1) {
         return Err(invalid(
@@ -70,6 +76,13 @@ pub(crate) fn produce_options(settings: Value) -> Result<(ProduceOptions, bool),
             ))
         }
     };
+    let idempotent = bool::try_convert(idempotent)?;
+    if idempotent && acks != -1 {
+        return Err(invalid(
+            "idempotent",
+            format!("needs required_acks :all, got {acks}"),
+        ));
+    }
     let max_retries = i64::try_convert(max_retries)?;
     let unlimited = max_retries < 0;
     let opts = ProduceOptions {
@@ -82,6 +95,7 @@ pub(crate) fn produce_options(settings: Value) -> Result<(ProduceOptions, bool),
         compression,
         compression_threshold: usize::try_convert(threshold)?.max(1),
         auto_create_topics: bool::try_convert(auto_create)?,
+        idempotent,
         ..ProduceOptions::default()
     };
     Ok((opts, unlimited))
@@ -95,6 +109,18 @@ impl NativeProducer {
         if unlimited {
             return Err(invalid("max_retries", "must be 0 or more".to_owned()));
         }
+        // The Ruby buffer bounds what one call hands over; the pipeline only has to hold the
+        // calls in progress. Retries are counted (`max_retries`); the delivery timeout is the
+        // Java client's outer bound.
+        let opts = PipelineOptions {
+            produce: opts,
+            linger: None,
+            max_batch_records: 0,
+            max_queue_messages: usize::MAX / 4,
+            max_queue_bytes: usize::MAX / 4,
+            delivery_timeout: std::time::Duration::from_secs(120),
+            unlimited_retries: false,
+        };
         Ok(NativeProducer {
             client: client.handle(),
             opts,
@@ -102,11 +128,11 @@ impl NativeProducer {
         })
     }
 
-    fn core(&self) -> Result<Arc<Producer>, Error> {
+    fn core(&self) -> Result<Arc<BackgroundProducer>, Error> {
         let client = self.client.core()?;
         Ok(self
             .producer
-            .get_or_build(|| Producer::new(client, self.opts.clone())))
+            .get_or_build(|| BackgroundProducer::new(client, self.opts.clone())))
     }
 
     /// `deliver(messages)`: each message is `[value, key, topic, partition, partition_key,
@@ -118,15 +144,19 @@ impl NativeProducer {
             let mut converter = Converter::new();
             args::vec_of(messages, |entry| converter.message(entry))
         })?;
-        let results = gvl::block_on(async move { producer.deliver(&outgoing).await })?;
-        let out = ruby.ary_new_capa(results.len());
-        for r in results {
-            match r {
-                Ok(d) => out.push(ruby.ary_new_from_values(&[
+        let count = outgoing.len();
+        let group =
+            gvl::block_on(async move { producer.deliver(outgoing).await })?.map_err(to_ruby)?;
+        let out = ruby.ary_new_capa(count);
+        for index in 0..count {
+            match group.get(index) {
+                Some(Ok(d)) => out.push(ruby.ary_new_from_values(&[
                     d.partition.into_value_with(ruby),
                     d.offset.into_value_with(ruby),
                 ]))?,
-                Err(e) => out.push(to_ruby_exception(e))?,
+                Some(Err(e)) => out.push(to_ruby_exception(e.clone()))?,
+                // `deliver` returns once every message is settled; never reached.
+                None => out.push(to_ruby_exception(CoreError::Closed))?,
             }
         }
         Ok(out)
@@ -140,7 +170,7 @@ impl NativeProducer {
     fn partition_count(&self, topic: String) -> Result<usize, Error> {
         let producer = self.core()?;
         gvl::block_on(async move {
-            let auto_create = producer.options().auto_create_topics;
+            let auto_create = producer.options().produce.auto_create_topics;
             producer
                 .client()
                 .topic_with(&topic, auto_create)
@@ -225,7 +255,12 @@ impl Converter {
             record_headers.reserve(h.len());
             h.foreach(|k: RString, v: Option<RString>| {
                 record_headers.push(RecordHeader {
-                    key: k.to_string()?,
+                    // Any String whose bytes are UTF-8, whatever its encoding tag (a binary
+                    // String from a socket or a file is common; ruby-kafka takes it).
+                    // SAFETY: copied before any Ruby code runs.
+                    key: String::from_utf8(unsafe { k.as_slice() }.to_vec()).map_err(|_| {
+                        invalid("headers", "a header key is not valid UTF-8".to_owned())
+                    })?,
                     value: self.bytes(v),
                 });
                 Ok(magnus::r_hash::ForEach::Continue)

@@ -158,6 +158,12 @@ impl Client {
         self.broker_on(node_id, Lane::General).await
     }
 
+    /// The live general connection to broker `node_id`, if there is one (no I/O, no wait).
+    pub fn existing_broker(&self, node_id: i32) -> Option<Arc<BrokerConnection>> {
+        let addr = self.snapshot().broker(node_id)?.addr.clone();
+        self.inner.pool.existing(&addr, Lane::General)
+    }
+
     /// The connection to broker `node_id` on `lane`.
     pub async fn broker_on(&self, node_id: i32, lane: Lane) -> Result<Arc<BrokerConnection>> {
         self.check_open()?;

@@ -34,7 +34,7 @@ use super::versions::{self, ApiVersionTable};
 use super::{transport, BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
 use crate::protocol::api::Request;
-use crate::protocol::codec::Reader;
+use crate::protocol::codec::{DecodeResult, Reader};
 use crate::protocol::frame::{self, FrameReader};
 
 type Reply = Result<Bytes>;
@@ -72,6 +72,26 @@ impl Shared {
         for (_, w) in waiters {
             let _ = w.tx.send(Err(err.clone()));
         }
+    }
+
+    /// The error for a request whose connection went away.
+    fn gone(&self) -> Error {
+        self.poisoned().unwrap_or_else(|| Error::Connection {
+            broker: self.broker.clone(),
+            message: "connection closed".into(),
+        })
+    }
+
+    /// A request of `api` got no answer (or was not written) within `timeout`: the connection
+    /// is poisoned, as its state is unknown, and the error returned.
+    fn timed_out(&self, api: &'static str, timeout: Duration) -> Error {
+        let err = Error::Timeout {
+            broker: self.broker.clone(),
+            api,
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        self.poison(err.clone());
+        err
     }
 
     fn poisoned(&self) -> Option<Error> {
@@ -222,46 +242,64 @@ impl BrokerConnection {
         version: i16,
         broker_wait: Duration,
     ) -> Result<R::Response> {
+        self.start_at(req, version, broker_wait)?.response().await
+    }
+
+    /// Queues `req` (at the negotiated version) for writing and returns the wait for its
+    /// response. Requests started one after another on a connection are written, and answered
+    /// by the broker, in that order: a producer uses this to keep a partition's batches in
+    /// sequence order while several are in flight.
+    pub fn start_request<R: Request>(
+        &self,
+        req: &R,
+        broker_wait: Duration,
+    ) -> Result<PendingResponse<R::Response>> {
+        let version = self.version_for::<R>()?;
+        self.start_at(req, version, broker_wait)
+    }
+
+    fn start_at<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        broker_wait: Duration,
+    ) -> Result<PendingResponse<R::Response>> {
         let frame = frame::encode_request(req, version, &self.config.client_id);
         let tagged = frame::response_header_has_tags(R::API_KEY, R::is_flexible(version));
         let rx = self
             .enqueue(frame, Some(tagged), None)?
             .expect("a response was requested");
-        let timeout = self.config.request_timeout + broker_wait;
-        let body = match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => reply?,
-            Ok(Err(_)) => return Err(self.gone()),
-            Err(_) => return Err(self.timed_out(R::API_KEY.name(), timeout)),
-        };
-        let mut r = Reader::new(body);
-        Ok(R::decode_response(&mut r, version)?)
+        Ok(PendingResponse {
+            rx,
+            version,
+            timeout: self.config.request_timeout + broker_wait,
+            shared: self.shared.clone(),
+            api: R::API_KEY.name(),
+            decode: R::decode_response,
+        })
     }
 
     /// Sends a request the broker will not answer (a produce with `acks = 0`) and returns once
     /// its frame has been written to the socket: that is all such a request can promise.
     pub async fn send_without_response<R: Request>(&self, req: &R) -> Result<()> {
-        let version = self.version_for::<R>()?;
-        let frame = frame::encode_request(req, version, &self.config.client_id);
-        let (tx, rx) = oneshot::channel();
-        self.enqueue(frame, None, Some(tx))?;
-        match tokio::time::timeout(self.config.request_timeout, rx).await {
-            Ok(Ok(())) => Ok(()),
-            // The writer dropped the notice: the connection failed before the frame went out.
-            Ok(Err(_)) => Err(self.gone()),
-            Err(_) => Err(self.timed_out(R::API_KEY.name(), self.config.request_timeout)),
-        }
+        self.queue_without_response(req).wait().await
     }
 
-    /// A request of `api` got no answer (or was not written) within `timeout`: the connection
-    /// is poisoned, as its state is unknown, and the error returned.
-    fn timed_out(&self, api: &'static str, timeout: Duration) -> Error {
-        let err = Error::Timeout {
-            broker: self.shared.broker.clone(),
-            api,
-            timeout_ms: timeout.as_millis() as u64,
-        };
-        self.shared.poison(err.clone());
-        err
+    /// Queues a request the broker will not answer (its place on the connection is fixed when
+    /// this returns); the notice says when it has been written.
+    pub fn queue_without_response<R: Request>(&self, req: &R) -> WriteNotice {
+        let queued = self.version_for::<R>().and_then(|version| {
+            let frame = frame::encode_request(req, version, &self.config.client_id);
+            let (tx, rx) = oneshot::channel();
+            self.enqueue(frame, None, Some(tx))?;
+            Ok(rx)
+        });
+        WriteNotice {
+            queued,
+            timeout: self.config.request_timeout,
+            shared: self.shared.clone(),
+            api: R::API_KEY.name(),
+        }
     }
 
     /// Assigns a correlation id, registers the waiter (unless `tagged_header` is `None`: no
@@ -303,10 +341,51 @@ impl BrokerConnection {
     }
 
     fn gone(&self) -> Error {
-        self.shared.poisoned().unwrap_or_else(|| Error::Connection {
-            broker: self.shared.broker.clone(),
-            message: "connection closed".into(),
-        })
+        self.shared.gone()
+    }
+}
+
+/// A request without a response, queued on a connection: [`WriteNotice::wait`] returns once
+/// it is on the socket.
+pub struct WriteNotice {
+    queued: Result<oneshot::Receiver<()>>,
+    timeout: Duration,
+    shared: Arc<Shared>,
+    api: &'static str,
+}
+
+impl WriteNotice {
+    pub async fn wait(self) -> Result<()> {
+        match tokio::time::timeout(self.timeout, self.queued?).await {
+            Ok(Ok(())) => Ok(()),
+            // The writer dropped the notice: the connection failed before the frame went out.
+            Ok(Err(_)) => Err(self.shared.gone()),
+            Err(_) => Err(self.shared.timed_out(self.api, self.timeout)),
+        }
+    }
+}
+
+/// A request written (or queued for writing) on a connection, waiting for its response of
+/// type `T`. Owns nothing of the request, so it can outlive it.
+pub struct PendingResponse<T> {
+    rx: oneshot::Receiver<Reply>,
+    version: i16,
+    timeout: Duration,
+    shared: Arc<Shared>,
+    api: &'static str,
+    decode: fn(&mut Reader, i16) -> DecodeResult<T>,
+}
+
+impl<T> PendingResponse<T> {
+    /// Waits for the response (at most the request timeout, plus the broker wait asked for).
+    pub async fn response(self) -> Result<T> {
+        let body = match tokio::time::timeout(self.timeout, self.rx).await {
+            Ok(Ok(reply)) => reply?,
+            Ok(Err(_)) => return Err(self.shared.gone()),
+            Err(_) => return Err(self.shared.timed_out(self.api, self.timeout)),
+        };
+        let mut r = Reader::new(body);
+        Ok((self.decode)(&mut r, self.version)?)
     }
 }
 

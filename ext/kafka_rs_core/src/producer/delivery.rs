@@ -6,12 +6,16 @@
 //! record until the broker answers. Waiters (a Ruby `DeliveryHandle`, a flush) await the group's
 //! [`Notify`], which is signalled once per settled batch, not once per message.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::{Delivered, DeliveryResult};
+use crate::protocol::records::{ProduceRecord, RecordHeader};
 
 /// The outcomes of the messages of one call.
 #[derive(Debug)]
@@ -19,14 +23,22 @@ pub struct DeliveryGroup {
     results: Box<[OnceLock<DeliveryResult>]>,
     remaining: AtomicUsize,
     settled: Notify,
+    /// Where a [`Report`] of each settled message goes (a producer with callbacks).
+    reports: Option<Arc<ReportQueue>>,
 }
 
 impl DeliveryGroup {
     pub fn new(len: usize) -> Arc<DeliveryGroup> {
+        Self::reporting(len, None)
+    }
+
+    /// A group whose settled messages are also reported to `reports`.
+    pub fn reporting(len: usize, reports: Option<Arc<ReportQueue>>) -> Arc<DeliveryGroup> {
         Arc::new(DeliveryGroup {
             results: (0..len).map(|_| OnceLock::new()).collect(),
             remaining: AtomicUsize::new(len),
             settled: Notify::new(),
+            reports,
         })
     }
 
@@ -50,11 +62,14 @@ impl DeliveryGroup {
 
     /// Settles message `index` (a second outcome for the same message is ignored: the first
     /// one is what the caller was told). Waiters are woken by [`wake`](Self::wake).
-    pub(crate) fn settle(&self, index: usize, result: DeliveryResult) {
-        if let Some(slot) = self.results.get(index) {
-            if slot.set(result).is_ok() {
+    /// Returns whether this was the message's first outcome.
+    pub(crate) fn settle(&self, index: usize, result: DeliveryResult) -> bool {
+        match self.results.get(index) {
+            Some(slot) if slot.set(result).is_ok() => {
                 self.remaining.fetch_sub(1, Ordering::AcqRel);
+                true
             }
+            _ => false,
         }
     }
 
@@ -96,12 +111,38 @@ pub struct Slot {
     pub index: u32,
 }
 
-/// Settles `slots` with `outcome(position in slots)` and wakes each group once.
-pub(crate) fn settle_all(slots: &[Slot], mut outcome: impl FnMut(usize) -> DeliveryResult) {
+/// The messages being settled: their topic, partition (-1 when none was chosen yet) and
+/// records, in the order of their slots.
+pub(crate) struct Settling<'a> {
+    pub topic: &'a Arc<str>,
+    pub partition: i32,
+    pub records: &'a [ProduceRecord],
+}
+
+/// Settles `slots` with `outcome(position in slots)`, reports each to its group's report queue
+/// (if any), and wakes each group and queue once.
+pub(crate) fn settle_all(
+    what: Settling<'_>,
+    slots: &[Slot],
+    mut outcome: impl FnMut(usize) -> DeliveryResult,
+) {
+    let mut queues: Vec<&Arc<ReportQueue>> = Vec::new();
     for (k, slot) in slots.iter().enumerate() {
-        slot.group.settle(slot.index as usize, outcome(k));
+        let result = outcome(k);
+        let report = slot.group.reports.as_ref().map(|q| (q, result.clone()));
+        if slot.group.settle(slot.index as usize, result) {
+            if let Some((queue, result)) = report {
+                queue.push(Report::new(&what, k, result));
+                if !queues.iter().any(|q| Arc::ptr_eq(q, queue)) {
+                    queues.push(queue);
+                }
+            }
+        }
     }
     wake_groups(slots);
+    for q in queues {
+        q.ready.notify_one();
+    }
 }
 
 /// Wakes every distinct group among `slots` (consecutive slots usually share one).
@@ -113,6 +154,91 @@ pub(crate) fn wake_groups(slots: &[Slot]) {
         }
         slot.group.wake();
         last = Some(&slot.group);
+    }
+}
+
+/// One settled message, for delivery callbacks: where it landed or why it failed, with the
+/// message itself (so a callback can log, store or resend it; the bytes are shared, not copied).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub timestamp_ms: i64,
+    pub result: DeliveryResult,
+    pub message: Option<ReportedMessage>,
+}
+
+/// The message of a [`Report`].
+#[derive(Debug, Clone)]
+pub struct ReportedMessage {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<RecordHeader>,
+}
+
+impl Report {
+    fn new(what: &Settling<'_>, k: usize, result: DeliveryResult) -> Report {
+        let record = what.records.get(k);
+        let message = record.map(|r| ReportedMessage {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
+        });
+        Report {
+            topic: what.topic.clone(),
+            partition: match &result {
+                Ok(d) => d.partition,
+                Err(_) => what.partition,
+            },
+            timestamp_ms: record.map_or(-1, |r| r.timestamp_ms),
+            result,
+            message,
+        }
+    }
+}
+
+/// Reports of settled messages, waiting for the host's callback thread.
+#[derive(Debug, Default)]
+pub struct ReportQueue {
+    reports: Mutex<VecDeque<Report>>,
+    ready: Notify,
+}
+
+impl ReportQueue {
+    pub fn new() -> Arc<ReportQueue> {
+        Arc::new(ReportQueue::default())
+    }
+
+    fn push(&self, report: Report) {
+        self.reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(report);
+    }
+
+    /// Takes up to `max` reports, waiting up to `timeout` for the first one.
+    pub async fn take(&self, max: usize, timeout: Duration) -> Vec<Report> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+                if !reports.is_empty() {
+                    let n = reports.len().min(max);
+                    return reports.drain(..n).collect();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
+    /// Wakes a waiting [`take`](Self::take) (a closing producer), which returns what is there.
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 }
 
@@ -140,15 +266,67 @@ mod tests {
                 index,
             })
             .collect();
-        settle_all(&slots[..2], |k| delivered(4, 10 + k as i64));
+        let topic: Arc<str> = Arc::from("t");
+        let none = || Settling {
+            topic: &topic,
+            partition: 4,
+            records: &[],
+        };
+        settle_all(none(), &slots[..2], |k| delivered(4, 10 + k as i64));
         assert_eq!(waiter.await.unwrap().unwrap().offset, 11);
         assert!(!group.is_settled());
-        settle_all(&slots[2..], |_| Err(Error::Closed));
+        settle_all(none(), &slots[2..], |_| Err(Error::Closed));
         // A late second outcome is ignored.
-        settle_all(&slots[..1], |_| Err(Error::Closed));
+        settle_all(none(), &slots[..1], |_| Err(Error::Closed));
         group.wait_all().await;
         assert!(group.is_settled());
         assert_eq!(group.get(0).unwrap().as_ref().unwrap().offset, 10);
         assert!(matches!(group.get(2), Some(Err(Error::Closed))));
+    }
+
+    #[tokio::test]
+    async fn a_reporting_group_reports_each_message_once_with_its_message() {
+        let queue = ReportQueue::new();
+        let group = DeliveryGroup::reporting(2, Some(queue.clone()));
+        let slots: Vec<Slot> = (0..2)
+            .map(|index| Slot {
+                group: group.clone(),
+                index,
+            })
+            .collect();
+        let topic: Arc<str> = Arc::from("t");
+        let records: Vec<ProduceRecord> = (0..2)
+            .map(|i| ProduceRecord {
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Vec::new(),
+                timestamp_ms: 100 + i,
+            })
+            .collect();
+        let what = || Settling {
+            topic: &topic,
+            partition: 3,
+            records: &records,
+        };
+        settle_all(what(), &slots, |k| {
+            if k == 0 {
+                delivered(3, 7)
+            } else {
+                Err(Error::Closed)
+            }
+        });
+        settle_all(what(), &slots, |_| Err(Error::Closed)); // ignored: already settled
+        let reports = queue.take(10, Duration::from_millis(10)).await;
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].result.as_ref().unwrap().offset, 7);
+        assert_eq!(reports[0].timestamp_ms, 100);
+        assert_eq!(
+            reports[0].message.as_ref().unwrap().key.as_deref(),
+            Some(&b"k0"[..])
+        );
+        let failed = reports[1].message.as_ref().unwrap();
+        assert_eq!(failed.value.as_deref(), Some(&b"v1"[..]));
+        assert_eq!((reports[1].partition, &*reports[1].topic), (3, "t"));
+        assert!(queue.take(10, Duration::from_millis(10)).await.is_empty());
     }
 }

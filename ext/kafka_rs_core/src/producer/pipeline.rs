@@ -13,18 +13,23 @@
 //! producer); until then it counts against the queue bounds, so the queue never grows past them
 //! and nothing is dropped silently.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
-use super::accumulator::{Accumulator, AccumulatorConfig, Pending};
-use super::delivery::{DeliveryGroup, Slot};
+use super::accumulator::{Accumulator, AccumulatorConfig, Batch, Pending};
+use super::delivery::{DeliveryGroup, ReportQueue, Slot};
 use super::sender;
 use super::{estimated_size, OutgoingMessage, ProduceOptions};
 use crate::client::Client;
 use crate::error::{Error, Result};
+
+/// Batches of one partition in flight at once with idempotence: the broker keeps the last five
+/// batches' sequences per producer and partition, so a retry within them is recognised.
+pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
 
 /// Settings of the background producer on top of [`ProduceOptions`].
 #[derive(Debug, Clone)]
@@ -71,6 +76,12 @@ pub(crate) struct Shared {
     pub outstanding: AtomicUsize,
     pub outstanding_bytes: AtomicUsize,
     pub closed: AtomicBool,
+    /// An InitProducerId request is running.
+    pub init_running: AtomicBool,
+    /// Where settled messages are reported, once [`BackgroundProducer::reports`] was called.
+    pub reports: OnceLock<Arc<ReportQueue>>,
+    /// Each leader's dispatcher task (see `sender::dispatch`).
+    pub dispatchers: Mutex<HashMap<i32, mpsc::UnboundedSender<Vec<Batch>>>>,
     /// Set by a close whose flush timed out: failures are final from then on (no retries).
     pub abandoned: AtomicBool,
 }
@@ -78,6 +89,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, Accumulator> {
         self.acc.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn dispatchers(&self) -> MutexGuard<'_, HashMap<i32, mpsc::UnboundedSender<Vec<Batch>>>> {
+        self.dispatchers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `count` messages of `bytes` bytes were settled.
@@ -108,7 +123,9 @@ impl Drop for BackgroundProducer {
 
 impl BackgroundProducer {
     /// Starts the sender task. Must be called inside the client's tokio runtime.
+    /// Idempotence (`opts.produce.idempotent`) applies only with `acks = -1`.
     pub fn new(client: Client, opts: PipelineOptions) -> BackgroundProducer {
+        let idempotent = opts.produce.idempotent && opts.produce.acks == -1;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() as usize)
@@ -117,9 +134,14 @@ impl BackgroundProducer {
             max_batch_bytes: opts.produce.max_batch_bytes,
             max_batch_records: opts.max_batch_records,
             linger: opts.linger,
-            max_in_flight: 1,
+            max_in_flight: if idempotent {
+                MAX_IN_FLIGHT_IDEMPOTENT
+            } else {
+                1
+            },
             retry_backoff: opts.produce.retry_backoff,
             partitioner: opts.produce.partitioner,
+            idempotent,
         };
         let shared = Arc::new(Shared {
             client,
@@ -130,6 +152,9 @@ impl BackgroundProducer {
             outstanding: AtomicUsize::new(0),
             outstanding_bytes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            init_running: AtomicBool::new(false),
+            dispatchers: Mutex::new(HashMap::new()),
+            reports: OnceLock::new(),
             abandoned: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(shared.clone()));
@@ -143,11 +168,14 @@ impl BackgroundProducer {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        if let Some(fatal) = self.shared.lock().idempotence.fatal.clone() {
+            return Err(fatal);
+        }
         let count = messages.len();
         let sizes: Vec<usize> = messages.iter().map(|m| estimated_size(&m.record)).collect();
         let bytes: usize = sizes.iter().sum();
         let opts = &self.shared.opts;
-        let group = DeliveryGroup::new(count);
+        let group = DeliveryGroup::reporting(count, self.shared.reports.get().cloned());
         if count == 0 {
             return Ok(group);
         }
@@ -186,6 +214,49 @@ impl BackgroundProducer {
         }
         self.shared.wake.notify_one();
         Ok(group)
+    }
+
+    /// The queue of reports of settled messages (for delivery callbacks), created on the first
+    /// call: every message accepted after that is reported once settled.
+    pub fn reports(&self) -> Arc<ReportQueue> {
+        self.shared.reports.get_or_init(ReportQueue::new).clone()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    pub fn options(&self) -> &PipelineOptions {
+        &self.shared.opts
+    }
+
+    /// Takes back the messages of `group` that were never sent, failing them with `why`
+    /// (a synchronous caller that was interrupted puts them back in its own buffer). Messages
+    /// already sent stay and settle normally. Returns how many were taken back.
+    pub fn cancel(&self, group: &Arc<DeliveryGroup>, why: &Error) -> usize {
+        let (count, bytes) = self.shared.lock().cancel(group, why);
+        self.shared.release(count, bytes);
+        count
+    }
+
+    /// Queues `messages`, ships them now and waits until each is settled; the group has their
+    /// outcomes. If the returned future is dropped before that (an interrupted caller), the
+    /// messages not yet sent are taken back ([`cancel`](Self::cancel)).
+    pub async fn deliver(&self, messages: Vec<OutgoingMessage>) -> Result<Arc<DeliveryGroup>> {
+        let group = self.enqueue(messages)?;
+        self.flush_now();
+        let guard = CancelOnDrop {
+            producer: self,
+            group: &group,
+        };
+        group.wait_all().await;
+        std::mem::forget(guard);
+        Ok(group)
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
     }
 
     /// Messages accepted and not yet settled.
@@ -230,10 +301,25 @@ impl BackgroundProducer {
             self.shared.abandoned.store(true, Ordering::Release);
         }
         // Everything still queued (not in flight: those settle when answered) fails now.
-        let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let far_future = sender::far_future(Instant::now());
         let (failed, bytes) = self.shared.lock().expire(far_future, &Error::Closed);
         self.shared.release(failed, bytes);
         self.shared.wake.notify_one();
+        if let Some(reports) = self.shared.reports.get() {
+            reports.wake();
+        }
         failed
+    }
+}
+
+/// Takes back a waiting caller's unsent messages when its wait is abandoned.
+struct CancelOnDrop<'a> {
+    producer: &'a BackgroundProducer,
+    group: &'a Arc<DeliveryGroup>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        self.producer.cancel(self.group, &Error::Closed);
     }
 }

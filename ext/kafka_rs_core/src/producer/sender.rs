@@ -13,15 +13,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
 use super::accumulator::{Batch, TopicState};
 use super::delivery::{delivered, settle_all};
+use super::idempotence::{self, ProducerIdentity, SequenceVerdict};
 use super::pipeline::Shared;
 use crate::client::topic_from_snapshot;
 use crate::cluster::metadata::ClusterSnapshot;
+use crate::connection::messenger::{BrokerConnection, PendingResponse, WriteNotice};
 use crate::error::Error;
 use crate::error_code::ErrorCode;
 use crate::log::Level;
-use crate::protocol::messages::produce::{ProducePartition, ProduceRequest, ProduceTopic};
+use crate::protocol::messages::init_producer_id::InitProducerIdRequest;
+use crate::protocol::messages::produce::{
+    ProducePartition, ProduceRequest, ProduceResponse, ProduceTopic,
+};
 use crate::protocol::records::BatchIdentity;
 
 /// The longest the sender sleeps while messages are outstanding (delivery timeouts are checked
@@ -34,6 +41,9 @@ pub(crate) struct Lookups {
     running: Vec<Arc<str>>,
     /// Lookups that failed for good: the topic's waiting messages fail with the error.
     failed: HashMap<Arc<str>, Error>,
+    /// Lookups for a partition beyond a topic's count that ran out of retries: the count, and
+    /// the error for the messages naming such a partition.
+    missing: HashMap<Arc<str>, (usize, Error)>,
     /// Failed attempts per topic (for `max_retries`).
     attempts: HashMap<Arc<str>, u32>,
 }
@@ -48,16 +58,26 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let snapshot = shared.client.snapshot();
         let mut wanted: Vec<Arc<str>> = Vec::new();
         let mut released = (0usize, 0usize);
+        let want_producer_id;
         let (ready, next) = {
-            let failed =
-                std::mem::take(&mut lookups.lock().unwrap_or_else(|e| e.into_inner()).failed);
+            let (failed, missing) = {
+                let mut l = lookups.lock().unwrap_or_else(|e| e.into_inner());
+                (
+                    std::mem::take(&mut l.failed),
+                    std::mem::take(&mut l.missing),
+                )
+            };
             let mut acc = shared.lock();
             let settled = acc.assign(
                 now,
-                |topic| topic_state(&snapshot, topic, &failed),
+                |topic| topic_state(&snapshot, topic, &failed, &missing),
                 &mut wanted,
             );
             add(&mut released, settled);
+            if let Some(fatal) = acc.idempotence.fatal.clone() {
+                add(&mut released, acc.expire(far_future(now), &fatal));
+            }
+            want_producer_id = acc.idempotence.needs_producer_id();
             if let Some(deadline) = now.checked_sub(shared.opts.delivery_timeout) {
                 let why = delivery_timeout_error(shared.opts.delivery_timeout);
                 add(&mut released, acc.expire(deadline, &why));
@@ -73,12 +93,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             (ready, next)
         };
         shared.release(released.0, released.1);
+        if want_producer_id && shared.outstanding.load(Ordering::Acquire) > 0 {
+            start_init_producer_id(&shared);
+        }
         for topic in wanted {
             start_lookup(&shared, &lookups, topic);
         }
         for (leader, batches) in by_leader(ready) {
             for request in pack(batches, shared.opts.produce.max_request_bytes) {
-                tokio::spawn(send(shared.clone(), leader, request));
+                dispatch(&shared, leader, request);
             }
         }
         let outstanding = shared.outstanding.load(Ordering::Acquire);
@@ -93,6 +116,91 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let wake_at = next.map_or(now + idle, |n| n.min(now + idle));
         let _ = tokio::time::timeout_at(wake_at.into(), notified).await;
     }
+}
+
+/// An instant later than any message's deadline.
+pub(crate) fn far_future(now: Instant) -> Instant {
+    now + Duration::from_secs(365 * 24 * 3600)
+}
+
+/// Asks any broker for an idempotent producer id (unless a request is running): retriable
+/// failures are retried after the backoff while messages wait; a refusal is final and fails
+/// every message ([`idempotence::refused`]).
+fn start_init_producer_id(shared: &Arc<Shared>) {
+    if shared.init_running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let backoff = shared.opts.produce.retry_backoff;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            // The transaction timeout means nothing without a transactional id.
+            let req = InitProducerIdRequest::new(None, 60_000);
+            let answer = match shared.client.any_broker().await {
+                Ok(conn) => conn.request(&req).await,
+                Err(e) => Err(e),
+            };
+            let outcome = answer.and_then(|r| match ErrorCode(r.error_code) {
+                ErrorCode::NONE => Ok(ProducerIdentity {
+                    id: r.producer_id,
+                    epoch: r.producer_epoch,
+                }),
+                code => Err(Error::kafka(code, "InitProducerId")),
+            });
+            match outcome {
+                Ok(identity) => {
+                    shared.client.events().log(Level::Debug, || {
+                        format!(
+                            "idempotent producer id {} epoch {}",
+                            identity.id, identity.epoch
+                        )
+                    });
+                    shared.lock().idempotence.identity = Some(identity);
+                    break;
+                }
+                Err(e)
+                    if e.is_retriable()
+                        && !shared.opts.unlimited_retries
+                        && attempts > shared.opts.produce.max_retries =>
+                {
+                    // Out of retries: the messages waiting for an id fail; new ones try again.
+                    shared.client.events().log(Level::Error, || {
+                        format!("getting an idempotent producer id failed {attempts} times: {e}")
+                    });
+                    let released = shared.lock().expire(far_future(Instant::now()), &e);
+                    shared.release(released.0, released.1);
+                    break;
+                }
+                Err(e) if e.is_retriable() && !shared.abandoned.load(Ordering::Acquire) => {
+                    shared.client.events().log(Level::Warn, || {
+                        format!("getting an idempotent producer id failed ({e}); retrying")
+                    });
+                    if shared.closed.load(Ordering::Acquire)
+                        && shared.outstanding.load(Ordering::Acquire) == 0
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => {
+                    let fatal = match e.code() {
+                        Some(code) => idempotence::refused(code),
+                        None => e,
+                    };
+                    shared
+                        .client
+                        .events()
+                        .log(Level::Error, || format!("producing failed: {fatal}"));
+                    shared.lock().idempotence.fatal = Some(fatal);
+                    break;
+                }
+            }
+        }
+        shared.init_running.store(false, Ordering::Release);
+        shared.wake.notify_one();
+    });
 }
 
 fn add(total: &mut (usize, usize), settled: (usize, usize)) {
@@ -114,9 +222,13 @@ fn topic_state(
     snap: &ClusterSnapshot,
     topic: &str,
     failed: &HashMap<Arc<str>, Error>,
+    missing: &HashMap<Arc<str>, (usize, Error)>,
 ) -> TopicState {
     if let Some(e) = failed.get(topic) {
         return TopicState::Failed(e.clone());
+    }
+    if let Some((count, e)) = missing.get(topic) {
+        return TopicState::Missing(*count, e.clone());
     }
     // Unknown, an error code or no partitions: a lookup (with its retries) decides.
     match topic_from_snapshot(snap, topic) {
@@ -143,33 +255,77 @@ fn start_lookup(shared: &Arc<Shared>, lookups: &Arc<std::sync::Mutex<Lookups>>, 
     let lookups = lookups.clone();
     tokio::spawn(async move {
         let opts = &shared.opts;
-        let result = shared
-            .client
-            .topic_with(&topic, opts.produce.auto_create_topics)
-            .await;
+        let auto_create = opts.produce.auto_create_topics;
+        // A topic known with every leader: a message names a partition beyond its count. The
+        // topic may have grown: refresh, and count a lookup that finds no more partitions as a
+        // failed attempt.
+        let known = topic_from_snapshot(&shared.client.snapshot(), &topic)
+            .ok()
+            .filter(|info| info.is_ready())
+            .map(|info| info.partitions.len());
+        let result = match known {
+            None => shared.client.topic_with(&topic, auto_create).await.map(|_| ()),
+            Some(before) => shared
+                .client
+                .refresh_metadata_with(Some(&[&topic]), auto_create)
+                .await
+                .and_then(|snap| {
+                    let now = topic_from_snapshot(&snap, &topic)?.partitions.len();
+                    if now > before {
+                        Ok(())
+                    } else {
+                        Err(Error::kafka(
+                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("{topic} has {now} partitions: none for a message naming a higher one"),
+                        ))
+                    }
+                }),
+        };
         let pause = {
             let mut l = lookups.lock().unwrap_or_else(|e| e.into_inner());
             match result {
-                Ok(_) => {
+                Ok(()) => {
                     l.attempts.remove(&topic);
                     None
                 }
                 Err(e) => {
                     let attempts = l.attempts.entry(topic.clone()).or_insert(0);
                     *attempts += 1;
+                    let attempts = *attempts;
                     let out_of_retries =
-                        !opts.unlimited_retries && *attempts > opts.produce.max_retries;
-                    if !e.is_retriable() || out_of_retries {
-                        shared
-                            .client
-                            .events()
-                            .log(Level::Error, || format!("messages to {topic} failed: {e}"));
+                        !opts.unlimited_retries && attempts > opts.produce.max_retries;
+                    if let (Some(count), true) = (known, out_of_retries || !e.is_retriable()) {
+                        shared.client.events().log(Level::Error, || {
+                            format!(
+                                "messages to missing partitions of {topic} not delivered after \
+                                 {attempts} attempts: {e}"
+                            )
+                        });
+                        l.attempts.remove(&topic);
+                        l.missing.insert(topic.clone(), (count, e));
+                        None
+                    } else if !e.is_retriable() || out_of_retries {
+                        shared.client.events().log(Level::Error, || {
+                            format!(
+                                "messages to {topic} not delivered after {attempts} \
+                                     attempts: {e}"
+                            )
+                        });
                         l.attempts.remove(&topic);
                         l.failed.insert(topic.clone(), e);
                         None
                     } else {
                         shared.client.events().log(Level::Warn, || {
-                            format!("looking up topic {topic} failed ({e}); retrying")
+                            let of = if opts.unlimited_retries {
+                                String::new()
+                            } else {
+                                format!(" of {}", opts.produce.max_retries)
+                            };
+                            format!(
+                                "looking up topic {topic} failed ({e}); retry {attempts}{of} \
+                                 in {} ms",
+                                opts.produce.retry_backoff.as_millis()
+                            )
                         });
                         Some(opts.produce.retry_backoff)
                     }
@@ -200,12 +356,18 @@ fn by_leader(ready: Vec<(i32, Batch)>) -> Vec<(i32, Vec<Batch>)> {
 }
 
 /// Packs one leader's batches into requests of at most `max_bytes` (a batch larger than that
-/// travels alone). The accumulator drains at most one batch per partition at a time, so no
-/// request holds two batches of one partition.
+/// travels alone). A request holds at most one batch per partition, and a partition's batches
+/// (drained in sequence order) land in requests in that order.
 fn pack(batches: Vec<Batch>, max_bytes: usize) -> Vec<Vec<Batch>> {
     let mut requests: Vec<(usize, Vec<Batch>)> = Vec::new();
     for batch in batches {
-        match requests
+        let same_partition = |b: &Batch| b.partition == batch.partition && b.topic == batch.topic;
+        // After the last request holding this partition, so the partition's order holds.
+        let after = requests
+            .iter()
+            .rposition(|(_, bs)| bs.iter().any(same_partition))
+            .map_or(0, |k| k + 1);
+        match requests[after..]
             .iter_mut()
             .find(|(bytes, _)| *bytes + batch.bytes <= max_bytes)
         {
@@ -219,84 +381,178 @@ fn pack(batches: Vec<Batch>, max_bytes: usize) -> Vec<Vec<Batch>> {
     requests.into_iter().map(|(_, bs)| bs).collect()
 }
 
-/// Sends one request and settles its batches.
-async fn send(shared: Arc<Shared>, leader: i32, mut batches: Vec<Batch>) {
+/// Starts a request on its leader's connection, in the order requests are handed over, so a
+/// partition's batches reach the broker in sequence order even with several in flight (the
+/// answers are awaited concurrently). With the connection up, the request starts right here,
+/// in the sender's turn; otherwise a dispatcher task for the leader connects and starts the
+/// leader's requests in order, and later requests for that leader queue behind it until it
+/// has drained them.
+fn dispatch(shared: &Arc<Shared>, leader: i32, batches: Vec<Batch>) {
+    let mut dispatchers = shared.dispatchers();
+    let batches = match dispatchers.get(&leader) {
+        Some(tx) => match tx.send(batches) {
+            Ok(()) => return,
+            Err(returned) => returned.0,
+        },
+        None => batches,
+    };
+    if let Some(conn) = shared.client.existing_broker(leader) {
+        start(shared, Ok(conn), batches);
+        return;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(batches);
+    dispatchers.insert(leader, tx);
+    tokio::spawn(dispatcher(shared.clone(), leader, rx));
+}
+
+async fn dispatcher(shared: Arc<Shared>, leader: i32, mut rx: mpsc::UnboundedReceiver<Vec<Batch>>) {
+    loop {
+        let batches = match rx.try_recv() {
+            Ok(batches) => batches,
+            Err(_) => {
+                // Drained: leave. Under the map's lock, so no request can be handed to a
+                // receiver that is going away.
+                let mut dispatchers = shared.dispatchers();
+                match rx.try_recv() {
+                    Ok(batches) => batches,
+                    Err(_) => {
+                        dispatchers.remove(&leader);
+                        drop(rx);
+                        return;
+                    }
+                }
+            }
+        };
+        let conn = shared.client.broker(leader).await;
+        start(&shared, conn, batches);
+    }
+}
+
+/// Encodes and starts one Produce request on the leader's connection (or fails its batches
+/// with the connection's error); a spawned task awaits the answer and settles the batches.
+fn start(
+    shared: &Arc<Shared>,
+    conn: Result<Arc<BrokerConnection>, Error>,
+    mut batches: Vec<Batch>,
+) {
     let opts = &shared.opts.produce;
     for b in &mut batches {
         b.attempts += 1;
     }
     let mut outcomes: Vec<Option<Result<i64, Error>>> = vec![None; batches.len()];
-    // Encode each batch; one that cannot be encoded fails alone.
-    let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
-    for (k, b) in batches.iter().enumerate() {
-        match ProducePartition::new(
-            b.partition,
-            &b.records,
-            BatchIdentity::default(),
-            opts.codec_for(b.records.len()),
-        ) {
-            Ok(part) => match topics.iter_mut().find(|t| t.name == &*b.topic) {
-                Some(t) => t.partitions.push(part),
-                None => topics.push(ProduceTopic {
-                    name: &b.topic,
-                    partitions: vec![part],
-                }),
-            },
-            Err(e) => outcomes[k] = Some(Err(Error::invalid("messages", e.to_string()))),
-        }
-    }
-    if !topics.is_empty() {
-        let req = ProduceRequest {
-            transactional_id: None,
-            acks: opts.acks,
-            timeout_ms: opts.ack_timeout.as_millis().min(i32::MAX as u128) as i32,
-            topics,
-        };
-        let answer = match shared.client.broker(leader).await {
-            Err(e) => Err(e),
-            Ok(conn) if opts.acks == 0 => conn.send_without_response(&req).await.map(|()| None),
-            Ok(conn) => conn
-                .request_with_wait(&req, opts.ack_timeout)
-                .await
-                .map(Some),
-        };
+    let started = {
+        // Encode each batch; one that cannot be encoded fails alone.
+        let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
         for (k, b) in batches.iter().enumerate() {
-            if outcomes[k].is_some() {
-                continue;
+            let identity = b
+                .sequence
+                .map_or_else(BatchIdentity::default, |s| BatchIdentity {
+                    producer_id: s.producer.id,
+                    producer_epoch: s.producer.epoch,
+                    base_sequence: s.base_sequence,
+                    transactional: false,
+                });
+            match ProducePartition::new(
+                b.partition,
+                &b.records,
+                identity,
+                opts.codec_for(b.records.len()),
+            ) {
+                Ok(part) => match topics.iter_mut().find(|t| t.name == &*b.topic) {
+                    Some(t) => t.partitions.push(part),
+                    None => topics.push(ProduceTopic {
+                        name: &b.topic,
+                        partitions: vec![part],
+                    }),
+                },
+                Err(e) => outcomes[k] = Some(Err(Error::invalid("messages", e.to_string()))),
             }
-            outcomes[k] = Some(match &answer {
-                Err(e) => Err(e.clone()),
-                Ok(None) => Ok(-1),
-                Ok(Some(resp)) => {
-                    let part = resp
-                        .topics
-                        .iter()
-                        .filter(|t| t.name == *b.topic)
-                        .flat_map(|t| t.partitions.iter())
-                        .find(|p| p.index == b.partition);
-                    match part {
-                        None => Err(Error::kafka(
-                            ErrorCode::UNKNOWN_SERVER_ERROR,
-                            format!("no answer for {}/{}", b.topic, b.partition),
-                        )),
-                        Some(p) if p.error_code == 0 => Ok(p.base_offset),
-                        Some(p) => Err(Error::kafka(
-                            ErrorCode(p.error_code),
-                            format!(
-                                "{}/{} {}",
-                                b.topic,
-                                b.partition,
-                                p.error_message.as_deref().unwrap_or("")
-                            )
-                            .trim_end()
-                            .to_string(),
-                        )),
-                    }
-                }
-            });
         }
+        if topics.is_empty() {
+            None
+        } else {
+            let req = ProduceRequest {
+                transactional_id: None,
+                acks: opts.acks,
+                timeout_ms: opts.ack_timeout.as_millis().min(i32::MAX as u128) as i32,
+                topics,
+            };
+            Some(match conn {
+                Err(e) => Started::Failed(e),
+                // Written in order too: the frame is queued before the wait starts.
+                Ok(conn) if opts.acks == 0 => Started::Written(conn.queue_without_response(&req)),
+                Ok(conn) => match conn.start_request(&req, opts.ack_timeout) {
+                    Ok(pending) => Started::Answer(pending),
+                    Err(e) => Started::Failed(e),
+                },
+            })
+        }
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let answer = match started {
+            None => None,
+            Some(Started::Failed(e)) => Some(Err(e)),
+            Some(Started::Written(notice)) => Some(notice.wait().await.map(|()| None)),
+            Some(Started::Answer(pending)) => Some(pending.response().await.map(Some)),
+        };
+        if let Some(answer) = answer {
+            fill_outcomes(&batches, &mut outcomes, &answer);
+        }
+        settle(&shared, batches, outcomes);
+    });
+}
+
+/// A Produce request on its way.
+enum Started {
+    Failed(Error),
+    /// acks = 0: done once written.
+    Written(WriteNotice),
+    Answer(PendingResponse<ProduceResponse>),
+}
+
+/// Each batch's outcome from the request's answer (`None`: acks = 0, offset unknown).
+fn fill_outcomes(
+    batches: &[Batch],
+    outcomes: &mut [Option<Result<i64, Error>>],
+    answer: &Result<Option<ProduceResponse>, Error>,
+) {
+    for (k, b) in batches.iter().enumerate() {
+        if outcomes[k].is_some() {
+            continue;
+        }
+        outcomes[k] = Some(match answer {
+            Err(e) => Err(e.clone()),
+            Ok(None) => Ok(-1),
+            Ok(Some(resp)) => {
+                let part = resp
+                    .topics
+                    .iter()
+                    .filter(|t| t.name == *b.topic)
+                    .flat_map(|t| t.partitions.iter())
+                    .find(|p| p.index == b.partition);
+                match part {
+                    None => Err(Error::kafka(
+                        ErrorCode::UNKNOWN_SERVER_ERROR,
+                        format!("no answer for {}/{}", b.topic, b.partition),
+                    )),
+                    Some(p) if p.error_code == 0 => Ok(p.base_offset),
+                    Some(p) => Err(Error::kafka(
+                        ErrorCode(p.error_code),
+                        format!(
+                            "{}/{} {}",
+                            b.topic,
+                            b.partition,
+                            p.error_message.as_deref().unwrap_or("")
+                        )
+                        .trim_end()
+                        .to_string(),
+                    )),
+                }
+            }
+        });
     }
-    settle(&shared, batches, outcomes);
 }
 
 /// Settles answered batches: delivered, retried (back to the front of their queue), or failed.
@@ -308,21 +564,42 @@ fn settle(shared: &Arc<Shared>, batches: Vec<Batch>, outcomes: Vec<Option<Result
     {
         let mut acc = shared.lock();
         for (batch, outcome) in batches.into_iter().zip(outcomes) {
-            let outcome = outcome.unwrap_or(Err(Error::Closed));
+            let mut outcome = outcome.unwrap_or(Err(Error::Closed));
+            // Sequence errors of an idempotent batch: see `idempotence`.
+            let mut resend = false;
+            if let (Some(seq), Err(e)) = (batch.sequence, &outcome) {
+                let expected = acc.expected_sequence(&batch.topic, batch.partition);
+                let code = e.code().unwrap_or(ErrorCode::NONE);
+                match idempotence::verdict(code, seq.base_sequence, expected) {
+                    SequenceVerdict::Duplicate => outcome = Ok(-1),
+                    SequenceVerdict::ResendInOrder => resend = true,
+                    SequenceVerdict::Bump => {
+                        shared.client.events().log(Level::Warn, || {
+                            format!(
+                                "{}/{}: {e}; bumping the producer epoch",
+                                batch.topic, batch.partition
+                            )
+                        });
+                        acc.idempotence.bump_requested = true;
+                        resend = true;
+                    }
+                    SequenceVerdict::Other => {}
+                }
+            }
             match outcome {
                 Ok(base) => {
                     let partition = batch.partition;
-                    settle_all(&batch.slots, |k| {
+                    settle_all(batch.settling(), &batch.slots, |k| {
                         delivered(partition, if base < 0 { -1 } else { base + k as i64 })
                     });
-                    acc.finished(&batch.topic, partition);
+                    acc.finished(&batch, true);
                     add(&mut released, (batch.len(), batch.bytes));
                 }
                 Err(e) => {
                     let timed_out = now.duration_since(batch.oldest) >= opts.delivery_timeout;
                     let retries_left =
                         opts.unlimited_retries || batch.attempts <= opts.produce.max_retries;
-                    if e.is_retriable()
+                    if (e.is_retriable() || resend)
                         && retries_left
                         && !timed_out
                         && !shared.abandoned.load(Ordering::Acquire)
@@ -352,8 +629,8 @@ fn settle(shared: &Arc<Shared>, batches: Vec<Batch>, outcomes: Vec<Option<Result
                                 batch.attempts
                             )
                         });
-                        settle_all(&batch.slots, |_| Err(e.clone()));
-                        acc.finished(&batch.topic, batch.partition);
+                        settle_all(batch.settling(), &batch.slots, |_| Err(e.clone()));
+                        acc.finished(&batch, false);
                         add(&mut released, (batch.len(), batch.bytes));
                     }
                 }
@@ -398,6 +675,8 @@ mod tests {
             created: now,
             oldest: now,
             attempts: 0,
+            serial: 0,
+            sequence: None,
         }
     }
 
@@ -412,6 +691,19 @@ mod tests {
             .map(|r| r.iter().map(|b| b.partition).collect())
             .collect();
         assert_eq!(shape, vec![vec![0, 1], vec![2], vec![3]]);
+    }
+
+    #[test]
+    fn a_request_holds_one_batch_per_partition_and_a_partitions_batches_stay_in_order() {
+        let requests = pack(
+            vec![batch(0, 10), batch(0, 10), batch(1, 10), batch(0, 10)],
+            100,
+        );
+        let shape: Vec<Vec<i32>> = requests
+            .iter()
+            .map(|r| r.iter().map(|b| b.partition).collect())
+            .collect();
+        assert_eq!(shape, vec![vec![0, 1], vec![0], vec![0]]);
     }
 
     #[test]

@@ -437,9 +437,9 @@ impl V2Records {
                 ));
             }
             let raw_key = r.take("record header key", key_len as usize)?;
-            let key = std::str::from_utf8(&raw_key)
-                .map_err(|_| DecodeError::invalid("record header", "key is not UTF-8"))?
-                .to_owned();
+            // Lossy, as the Java client reads header keys: librdkafka writes any bytes, and
+            // refusing them would leave a consumer stuck at the record for ever.
+            let key = String::from_utf8_lossy(&raw_key).into_owned();
             let value = varint_bytes(&mut r, "record header value")?;
             headers.push(RecordHeader { key, value });
         }
@@ -900,19 +900,17 @@ mod tests {
             assert!(err.to_string().contains("headers cannot fit"), "{err}");
         }
 
-        // A header key that is not UTF-8, and a null header key.
-        for key in [&[0x04, 0xff, 0xfe][..], &[0x01][..]] {
-            let mut body = BytesMut::new();
-            body.put_slice(&[0, 0, 0, 1, 1, 2]);
-            body.put_slice(key);
-            body.put_varint(-1);
-            let mut rec = BytesMut::new();
-            rec.put_varint(body.len() as i32);
-            rec.put_slice(&body);
-            assert!(first_error(raw_batch(1, &rec))
-                .to_string()
-                .contains("record header"));
-        }
+        // A null header key.
+        let mut body = BytesMut::new();
+        body.put_slice(&[0, 0, 0, 1, 1, 2]);
+        body.put_varint(-1);
+        body.put_varint(-1);
+        let mut rec = BytesMut::new();
+        rec.put_varint(body.len() as i32);
+        rec.put_slice(&body);
+        assert!(first_error(raw_batch(1, &rec))
+            .to_string()
+            .contains("record header"));
 
         // Trailing bytes inside a record, and after the last record.
         let mut rec = BytesMut::new();
@@ -934,6 +932,28 @@ mod tests {
             first_error(raw_batch(2, &rec)),
             DecodeError::Truncated { .. }
         ));
+    }
+
+    #[test]
+    fn a_header_key_that_is_not_utf8_reads_lossily_like_the_java_client() {
+        // librdkafka (kcat -H) writes header keys as given; Java decodes them with U+FFFD.
+        let mut body = BytesMut::new();
+        body.put_slice(&[0, 0, 0, 1, 1, 2]);
+        body.put_varint(5);
+        body.put_slice(b"k\xffe\xfey");
+        body.put_varint(1);
+        body.put_slice(b"v");
+        let mut rec = BytesMut::new();
+        rec.put_varint(body.len() as i32);
+        rec.put_slice(&body);
+        let records: Vec<_> = decode_records(raw_batch(1, &rec))
+            .collect::<DecodeResult<_>>()
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].headers,
+            vec![header("k\u{fffd}e\u{fffd}y", Some(b"v"))]
+        );
     }
 
     #[test]
