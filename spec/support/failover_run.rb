@@ -7,8 +7,8 @@ require "securerandom"
 # spec/integration/failover_spec.rb (small, in CI) and spec/stress/failover (large):
 #
 # 1. creates a topic with replication factor 3 and min.insync.replicas=2;
-# 2. produces `messages` distinct messages with an async producer (acks all; idempotent when
-#    the producer accepts `idempotent: true`), keyed round-robin over `keys` keys, at `rate`
+# 2. produces `messages` distinct messages with an async producer (acks all; idempotent unless
+#    `idempotent: false`), keyed round-robin over `keys` keys, at `rate`
 #    messages a second (nil: as fast as the queue takes them). Message `id` (0...messages) has
 #    key "k<id % keys>" and per-key sequence `id / keys`; its value is "<id> <key> <seq>",
 #    padded with "." to `value_bytes`;
@@ -46,7 +46,7 @@ class FailoverRun
     def summary
       lines = []
       lines << "topic #{topic}: #{messages} messages over #{partitions} partitions, " \
-               "idempotent producer: #{idempotent ? 'yes' : 'no (the producer does not take idempotent:)'}"
+               "idempotent producer: #{idempotent}"
       lines << "killed node #{killed_node} (leader of partition 0) with SIGKILL; " \
                "leaders before #{leaders_before.inspect}, after #{leaders_after.inspect}"
       lines << "delivered #{delivered}, reported failed #{reported_failed}, still pending #{pending}"
@@ -73,7 +73,7 @@ class FailoverRun
   end
 
   def initialize(messages:, partitions: 6, keys: 60, rate: nil, kill_at: 0.3, down_time: 3.0, value_bytes: 100,
-                 chunk: 500, max_queue_size: 20_000, logger: nil, progress: nil)
+                 chunk: 500, max_queue_size: 20_000, idempotent: true, logger: nil, progress: nil)
     @messages = messages
     @partitions = partitions
     @keys = keys
@@ -83,6 +83,7 @@ class FailoverRun
     @value_bytes = value_bytes
     @chunk = chunk
     @max_queue_size = max_queue_size
+    @idempotent = idempotent
     @logger = logger
     @progress = progress # an IO for progress lines, or nil
     @times = {}
@@ -102,7 +103,7 @@ class FailoverRun
     victim = leaders_before.fetch(0)
     note "topic #{@topic}: leaders #{leaders_before.inspect}; will kill node #{victim}"
 
-    producer, idempotent = new_producer
+    producer = new_producer
     @producer = producer
     handles = produce(producer, victim)
     flushed = producer.flush(timeout: 180)
@@ -115,7 +116,7 @@ class FailoverRun
     leaders_after = leaders
     counts = read_back(delivered_at, failed)
     @times[:total] = now - t0
-    Result.new(topic: @topic, messages: @messages, partitions: @partitions, idempotent: idempotent,
+    Result.new(topic: @topic, messages: @messages, partitions: @partitions, idempotent: @idempotent,
                killed_node: victim, leaders_before: leaders_before, leaders_after: leaders_after,
                delivered: delivered_at.size, reported_failed: failed.size, pending: pending, **counts,
                samples: @samples.to_h, times: @times)
@@ -138,17 +139,10 @@ class FailoverRun
     @progress&.flush
   end
 
-  # The async producer with acks all, idempotent if this build's producer takes the keyword.
+  # The async producer: acks all, idempotent (its default with acks all, asked for explicitly).
   def new_producer
-    options = { required_acks: :all, delivery_interval: 0.005, max_queue_size: @max_queue_size,
-                max_buffer_bytesize: 256 * 1024 * 1024 }
-    begin
-      [@client.async_producer(**options, idempotent: true), true]
-    rescue ArgumentError => e
-      raise unless e.message.include?("idempotent")
-
-      [@client.async_producer(**options), false]
-    end
+    @client.async_producer(required_acks: :all, idempotent: @idempotent, delivery_interval: 0.005,
+                           max_queue_size: @max_queue_size, max_buffer_bytesize: 256 * 1024 * 1024)
   end
 
   # Partition => leader node id, from Kafka's own kafka-topics tool (the gem has no public
