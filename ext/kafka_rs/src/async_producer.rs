@@ -56,6 +56,7 @@ impl NativeAsyncProducer {
             max_queue_bytes: max_queue_bytes.max(1),
             delivery_timeout: secs("delivery_timeout", delivery_timeout)?,
             unlimited_retries,
+            ..PipelineOptions::default()
         };
         Ok(NativeAsyncProducer {
             client: client.handle(),

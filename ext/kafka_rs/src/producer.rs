@@ -120,6 +120,8 @@ impl NativeProducer {
             max_queue_bytes: usize::MAX / 4,
             delivery_timeout: std::time::Duration::from_secs(120),
             unlimited_retries: false,
+            // One request per broker at a time: calls that arrive meanwhile share the next one.
+            max_requests_per_leader: 1,
         };
         Ok(NativeProducer {
             client: client.handle(),
@@ -141,7 +143,12 @@ impl NativeProducer {
     fn deliver(ruby: &Ruby, rb_self: &Self, messages: RArray) -> Result<RArray, Error> {
         let producer = rb_self.core()?;
         let outgoing = guard(|| {
-            let mut converter = Converter::new();
+            // One message (`deliver_message`) gets no 64 KB arena.
+            let mut converter = if messages.len() == 1 {
+                Converter::single()
+            } else {
+                Converter::new()
+            };
             args::vec_of(messages, |entry| converter.message(entry))
         })?;
         let count = outgoing.len();

@@ -126,6 +126,9 @@ pub struct AccumulatorConfig {
     pub partitioner: Partitioner,
     /// Stamp batches with a producer id, epoch and sequences ([`super::idempotence`]).
     pub idempotent: bool,
+    /// Produce requests in flight to one broker at once (as the Java client's
+    /// `max.in.flight.requests.per.connection`); batches for a busy broker wait, and grow.
+    pub max_requests_per_leader: usize,
 }
 
 /// The queues. Guarded by the producer's mutex; every method is quick (no I/O, no await).
@@ -140,6 +143,8 @@ pub struct Accumulator {
     /// Ship every batch now (a flush or a close), whatever linger says.
     pub flushing: bool,
     pub idempotence: Idempotence,
+    /// Produce requests in flight per leader.
+    requests: HashMap<i32, usize>,
 }
 
 impl Accumulator {
@@ -152,6 +157,7 @@ impl Accumulator {
             sticky: HashMap::new(),
             round_robin: seed,
             flushing: false,
+            requests: HashMap::new(),
         }
     }
 
@@ -363,6 +369,7 @@ impl Accumulator {
         }
         let identity = self.idempotence.identity;
         let cfg = &self.config;
+        let requests = &self.requests;
         for ((topic, partition), queue) in self.queues.iter_mut() {
             while let Some(head) = queue.batches.front() {
                 if queue.in_flight >= cfg.max_in_flight {
@@ -400,6 +407,9 @@ impl Accumulator {
                     }
                     break;
                 };
+                if requests.get(&leader).copied().unwrap_or(0) >= cfg.max_requests_per_leader {
+                    break;
+                }
                 let mut batch = queue.batches.pop_front().expect("head exists");
                 if let (Some(producer), None) = (identity, batch.sequence) {
                     batch.sequence = Some(Sequenced {
@@ -413,6 +423,21 @@ impl Accumulator {
             }
         }
         (ready, next)
+    }
+
+    /// A Produce request to `leader` was started (counted against `max_requests_per_leader`).
+    pub fn request_started(&mut self, leader: i32) {
+        *self.requests.entry(leader).or_insert(0) += 1;
+    }
+
+    /// A Produce request to `leader` was answered (or failed).
+    pub fn request_finished(&mut self, leader: i32) {
+        if let Some(n) = self.requests.get_mut(&leader) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.requests.remove(&leader);
+            }
+        }
     }
 
     /// Batches in flight, over all partitions.
@@ -583,6 +608,7 @@ mod tests {
             retry_backoff: Duration::from_millis(100),
             partitioner: Partitioner::Crc32,
             idempotent: false,
+            max_requests_per_leader: 100,
         }
     }
 
@@ -759,6 +785,30 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_leader_gets_no_more_requests_and_its_batches_grow() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.max_requests_per_leader = 1;
+        let mut acc = Accumulator::new(cfg, 0);
+        let g = DeliveryGroup::new(3);
+        let mut lookups = Vec::new();
+        acc.flushing = true;
+        acc.push(pending(&g, 0, "t", Some(0), None, 10, t0));
+        acc.assign(t0, ready_topics, &mut lookups);
+        let (first, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        assert_eq!(first.len(), 1);
+        acc.request_started(1);
+        acc.push(pending(&g, 1, "t", Some(1), None, 10, t0));
+        acc.push(pending(&g, 2, "t", Some(1), None, 10, t0));
+        acc.assign(t0, ready_topics, &mut lookups);
+        assert!(acc.drain(t0, |_, _| Some(1), &mut lookups).0.is_empty());
+        acc.request_finished(1);
+        let (second, _) = acc.drain(t0, |_, _| Some(1), &mut lookups);
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].1.len(), 2, "both waiting messages in one batch");
+    }
+
+    #[test]
     fn keyless_messages_move_to_another_partition_once_their_batch_is_sent() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config(), 0);
@@ -858,6 +908,7 @@ mod idempotence_tests {
                 retry_backoff: Duration::ZERO,
                 partitioner: Partitioner::Crc32,
                 idempotent: true,
+                max_requests_per_leader: 100,
             },
             0,
         );

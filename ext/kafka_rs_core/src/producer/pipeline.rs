@@ -14,7 +14,7 @@
 //! and nothing is dropped silently.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,12 @@ use crate::error::{Error, Result};
 /// batches' sequences per producer and partition, so a retry within them is recognised.
 pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
 
+/// `parked_until` while the sender runs a turn.
+const RUNNING: u64 = 0;
+
+/// Without a record limit per batch, the sender is woken each time this many messages wait.
+const WAKE_EVERY: usize = 1000;
+
 /// Settings of the background producer on top of [`ProduceOptions`].
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
@@ -45,6 +51,9 @@ pub struct PipelineOptions {
     pub max_queue_bytes: usize,
     /// A message not delivered this long after it was accepted fails.
     pub delivery_timeout: Duration,
+    /// Produce requests in flight to one broker at once. Fewer means bigger batches for callers
+    /// that wait on each message (the synchronous producer uses 1); more means more overlap.
+    pub max_requests_per_leader: usize,
     /// Retry retriable failures without counting (`ProduceOptions::max_retries` is ignored):
     /// only the delivery timeout ends them (ruby-kafka's async `max_retries: -1`).
     pub unlimited_retries: bool,
@@ -60,6 +69,7 @@ impl Default for PipelineOptions {
             max_queue_bytes: 64 * 1024 * 1024,
             delivery_timeout: Duration::from_secs(120),
             unlimited_retries: false,
+            max_requests_per_leader: MAX_IN_FLIGHT_IDEMPOTENT,
         }
     }
 }
@@ -78,6 +88,9 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     /// An InitProducerId request is running.
     pub init_running: AtomicBool,
+    /// When the parked sender wakes by itself (nanoseconds since `started`), or [`RUNNING`].
+    pub parked_until: AtomicU64,
+    pub started: Instant,
     /// Where settled messages are reported, once [`BackgroundProducer::reports`] was called.
     pub reports: OnceLock<Arc<ReportQueue>>,
     /// Each leader's dispatcher task (see `sender::dispatch`).
@@ -93,6 +106,43 @@ impl Shared {
 
     pub fn dispatchers(&self) -> MutexGuard<'_, HashMap<i32, mpsc::UnboundedSender<Vec<Batch>>>> {
         self.dispatchers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the sender will pick up the `added` messages just queued in time without being
+    /// woken: it is parked until no later than their linger allows, and they do not complete a
+    /// batch's worth of waiting messages. Waking a parked task costs a context switch, which at
+    /// one per message would cost more than the rest of `produce`; a running sender only takes a
+    /// stored permit, so it is always told.
+    fn sender_will_see(&self, acc: &Accumulator, now: Instant, added: usize) -> bool {
+        let until = self.parked_until.load(Ordering::Acquire);
+        if until == RUNNING || acc.flushing {
+            return false;
+        }
+        let every = if self.opts.max_batch_records > 0 {
+            self.opts.max_batch_records
+        } else {
+            WAKE_EVERY
+        };
+        let waiting = acc.incoming_len();
+        if waiting / every != (waiting - added) / every {
+            return false;
+        }
+        match self.opts.linger {
+            // Batches go only when full or flushed (a flush wakes the sender itself).
+            None => true,
+            Some(linger) => until <= self.nanos(now + linger),
+        }
+    }
+
+    /// `at` as nanoseconds since the producer started (for `parked_until`).
+    pub fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_nanos() as u64
+    }
+
+    /// The sender parks until `at` (`None`: it is running).
+    pub fn set_parked(&self, at: Option<Instant>) {
+        let value = at.map_or(RUNNING, |at| self.nanos(at).max(1));
+        self.parked_until.store(value, Ordering::Release);
     }
 
     /// `count` messages of `bytes` bytes were settled.
@@ -142,6 +192,7 @@ impl BackgroundProducer {
             retry_backoff: opts.produce.retry_backoff,
             partitioner: opts.produce.partitioner,
             idempotent,
+            max_requests_per_leader: opts.max_requests_per_leader.max(1),
         };
         let shared = Arc::new(Shared {
             client,
@@ -155,6 +206,8 @@ impl BackgroundProducer {
             init_running: AtomicBool::new(false),
             dispatchers: Mutex::new(HashMap::new()),
             reports: OnceLock::new(),
+            parked_until: AtomicU64::new(RUNNING),
+            started: Instant::now(),
             abandoned: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(shared.clone()));
@@ -210,6 +263,9 @@ impl BackgroundProducer {
                     enqueued: now,
                     size,
                 });
+            }
+            if self.shared.sender_will_see(&acc, now, count) {
+                return Ok(group);
             }
         }
         self.shared.wake.notify_one();

@@ -90,7 +90,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             if acc.incoming_len() == 0 && acc.queued_batches() == 0 {
                 acc.flushing = false;
             }
-            (ready, next)
+            let mut requests = Vec::new();
+            for (leader, batches) in by_leader(ready) {
+                for request in pack(batches, shared.opts.produce.max_request_bytes) {
+                    acc.request_started(leader);
+                    requests.push((leader, request));
+                }
+            }
+            (requests, next)
         };
         shared.release(released.0, released.1);
         if want_producer_id && shared.outstanding.load(Ordering::Acquire) > 0 {
@@ -99,10 +106,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         for topic in wanted {
             start_lookup(&shared, &lookups, topic);
         }
-        for (leader, batches) in by_leader(ready) {
-            for request in pack(batches, shared.opts.produce.max_request_bytes) {
-                dispatch(&shared, leader, request);
-            }
+        for (leader, request) in ready {
+            dispatch(&shared, leader, request);
         }
         let outstanding = shared.outstanding.load(Ordering::Acquire);
         if shared.closed.load(Ordering::Acquire) && outstanding == 0 {
@@ -114,7 +119,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             Duration::from_secs(3600)
         };
         let wake_at = next.map_or(now + idle, |n| n.min(now + idle));
+        shared.set_parked(Some(wake_at));
+        // Messages queued during this turn, whose producer saw the sender running (and stored
+        // a permit) or saw this deadline: either way they are picked up in time.
         let _ = tokio::time::timeout_at(wake_at.into(), notified).await;
+        shared.set_parked(None);
     }
 }
 
@@ -397,7 +406,7 @@ fn dispatch(shared: &Arc<Shared>, leader: i32, batches: Vec<Batch>) {
         None => batches,
     };
     if let Some(conn) = shared.client.existing_broker(leader) {
-        start(shared, Ok(conn), batches);
+        start(shared, leader, Ok(conn), batches);
         return;
     }
     let (tx, rx) = mpsc::unbounded_channel();
@@ -425,7 +434,7 @@ async fn dispatcher(shared: Arc<Shared>, leader: i32, mut rx: mpsc::UnboundedRec
             }
         };
         let conn = shared.client.broker(leader).await;
-        start(&shared, conn, batches);
+        start(&shared, leader, conn, batches);
     }
 }
 
@@ -433,6 +442,7 @@ async fn dispatcher(shared: Arc<Shared>, leader: i32, mut rx: mpsc::UnboundedRec
 /// with the connection's error); a spawned task awaits the answer and settles the batches.
 fn start(
     shared: &Arc<Shared>,
+    leader: i32,
     conn: Result<Arc<BrokerConnection>, Error>,
     mut batches: Vec<Batch>,
 ) {
@@ -500,7 +510,7 @@ fn start(
         if let Some(answer) = answer {
             fill_outcomes(&batches, &mut outcomes, &answer);
         }
-        settle(&shared, batches, outcomes);
+        settle(&shared, leader, batches, outcomes);
     });
 }
 
@@ -556,13 +566,19 @@ fn fill_outcomes(
 }
 
 /// Settles answered batches: delivered, retried (back to the front of their queue), or failed.
-fn settle(shared: &Arc<Shared>, batches: Vec<Batch>, outcomes: Vec<Option<Result<i64, Error>>>) {
+fn settle(
+    shared: &Arc<Shared>,
+    leader: i32,
+    batches: Vec<Batch>,
+    outcomes: Vec<Option<Result<i64, Error>>>,
+) {
     let opts = &shared.opts;
     let now = Instant::now();
     let mut released = (0usize, 0usize);
     let mut refresh: Vec<Arc<str>> = Vec::new();
     {
         let mut acc = shared.lock();
+        acc.request_finished(leader);
         for (batch, outcome) in batches.into_iter().zip(outcomes) {
             let mut outcome = outcome.unwrap_or(Err(Error::Closed));
             // Sequence errors of an idempotent batch: see `idempotence`.
