@@ -117,7 +117,7 @@ module KafkaRs
       entry = Producer.entry(value, topic, key, headers, partition, partition_key, create_time)
       entry = intercept(entry) unless @interceptors.empty?
       native = enqueue(entry, true, intercepted: true)
-      DeliveryHandle.new(native, self, entry[2], entry[6])
+      DeliveryHandle.new(native, 0, self, entry[2], entry[6])
     end
 
     # Queues every message in one native call: all of them, or (queue full, bad input) none.
@@ -140,13 +140,13 @@ module KafkaRs
         @interceptors.empty? ? entry : intercept(entry)
       end
       check_open!
-      natives = begin
+      group = begin
         @client.logged { @native.produce_many(entries) }
       rescue BufferOverflow => e
         raise BufferOverflow, "Cannot produce #{entries.size} messages, max queue size (#{@max_queue_size} messages) " \
                               "would be passed: #{e.message}"
       end
-      natives.each_with_index.map { |n, i| DeliveryHandle.new(n, self, entries[i][2], entries[i][6]) }
+      Array.new(entries.size) { |i| DeliveryHandle.new(group, i, self, entries[i][2], entries[i][6]) }
     end
 
     MESSAGE_KEYS = %i[value topic key headers partition partition_key create_time].freeze
@@ -185,7 +185,7 @@ module KafkaRs
       timeout = Validation.timeout!(timeout, "timeout", @shutdown_timeout)
       failed = @client.logged { @native.close(timeout.to_f) }
       if failed.positive?
-        message = "async producer shut down: #{failed} messages not delivered within #{timeout} s"
+        message = "async producer shut down: #{failed} messages not delivered (shutdown timeout #{timeout} s)"
         # Never silent: without a logger the warning goes to stderr.
         @client.logger ? @client.logger.warn("kafka_rs") { message } : Kernel.warn("kafka_rs: #{message}")
         if Instrumenter.listening?("drop_messages.async_producer")
@@ -318,8 +318,7 @@ module KafkaRs
       end
       return if @callbacks[:delivery].empty?
 
-      report = DeliveryReport.new(topic: topic, partition: partition, offset: offset,
-                                  timestamp: Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond))
+      report = DeliveryReport.new(topic, partition, offset, Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond))
       @callbacks[:delivery].each { |cb| run_callback(:on_delivery) { cb.call(report) } }
     end
 

@@ -2,16 +2,17 @@
 
 module KafkaRs
   # Where a message landed: returned by {DeliveryHandle#wait}.
-  DeliveryReport = Struct.new(:topic, :partition, :offset, :timestamp, keyword_init: true)
+  DeliveryReport = Struct.new(:topic, :partition, :offset, :timestamp)
 
   # The outcome of one message given to {AsyncProducer#produce_async} or
   # {AsyncProducer#produce_many}. The message is settled exactly once: delivered (a
   # {DeliveryReport}) or failed (the error, e.g. a {ProtocolError} after the retries, or
   # {ClientClosed} when the producer was shut down before it could be sent).
   class DeliveryHandle
-    # @api private
-    def initialize(native, producer, topic, timestamp_ms)
-      @native = native
+    # @api private: `group` is the native outcome group of the call, `index` this message's place
+    def initialize(group, index, producer, topic, timestamp_ms)
+      @native = group
+      @index = index
       @producer = producer
       @topic = topic
       @timestamp_ms = timestamp_ms
@@ -19,7 +20,7 @@ module KafkaRs
 
     # @return [Boolean] true until the broker has answered for the message (or it failed)
     def pending?
-      @native.pending?
+      @native.pending?(@index)
     end
 
     # Waits until the message is settled. Asks the producer to send its queued messages first,
@@ -32,7 +33,7 @@ module KafkaRs
     def wait(timeout: nil)
       Validation.positive_number!(timeout, "timeout", allow_zero: true) unless timeout.nil?
       @producer.deliver_messages if pending?
-      result = @native.wait(timeout&.to_f)
+      result = @native.wait(@index, timeout&.to_f)
       raise WaitTimeout, "message to #{@topic} still pending after #{timeout} s" if result.nil?
 
       to_report(result)
@@ -40,13 +41,13 @@ module KafkaRs
 
     # @return [DeliveryReport, nil] nil while pending or failed
     def report
-      result = @native.result
+      result = @native.result(@index)
       result.is_a?(Array) ? to_report(result) : nil
     end
 
     # @return [Exception, nil] the error that failed the message
     def error
-      result = @native.result
+      result = @native.result(@index)
       result.is_a?(Exception) ? result : nil
     end
 
@@ -58,8 +59,7 @@ module KafkaRs
 
     def to_report(result)
       partition, offset = result
-      DeliveryReport.new(topic: @topic, partition: partition, offset: offset,
-                         timestamp: Time.at(@timestamp_ms / 1000, @timestamp_ms % 1000, :millisecond))
+      DeliveryReport.new(@topic, partition, offset, Time.at(@timestamp_ms / 1000, @timestamp_ms % 1000, :millisecond))
     end
   end
 end

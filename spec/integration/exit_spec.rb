@@ -78,7 +78,7 @@ RSpec.describe "exit", :integration do
     expect(status).not_to be_nil, "the process hung at exit"
     expect(status.success?).to be(true), err
     expect(out).to eq("queued 1\n")
-    expect(err).to match(/WARN -- kafka_rs: async producer shut down: 1 messages not delivered within 2(\.0)? s/)
+    expect(err).to match(/WARN -- kafka_rs: async producer shut down: 1 messages not delivered \(shutdown timeout 2(\.0)? s\)/)
     expect(err).to include("could not connect to 127.0.0.1:1")
   end
 
@@ -91,6 +91,19 @@ RSpec.describe "exit", :integration do
     status, _out, err = run_ruby(code, timeout: 1 + 15)
     expect(status).not_to be_nil, "the process hung at exit"
     expect(status.success?).to be(true), err
-    expect(err).to match(/\Akafka_rs: async producer shut down: 1 messages not delivered within 1(\.0)? s$/)
+    expect(err).to match(/\Akafka_rs: async producer shut down: 1 messages not delivered \(shutdown timeout 1(\.0)? s\)$/)
+  end
+
+  it "reports a message that failed because the client was closed before exit" do
+    code = <<~RUBY
+      require "kafka_rs"
+      kafka = KafkaRs.new(#{IntegrationHelpers::BROKER.inspect})
+      kafka.async_producer.produce("queued", topic: "spec-closed-\#{Process.pid}", partition: 0)
+      kafka.close
+    RUBY
+    status, _out, err = run_ruby(code, timeout: 30)
+    expect(status&.success?).to be(true), err
+    expect(err).to match(/\Akafka_rs: async producer shut down: 1 messages not delivered/)
+    expect(err).not_to include("failed: KafkaRs::ClientClosed")
   end
 end

@@ -13,7 +13,7 @@ use kafka_rs_core::producer::{BackgroundProducer, PipelineOptions, ProduceOption
 use magnus::{function, method, prelude::*, Error, IntoValue, RArray, RModule, Ruby, Value};
 
 use crate::client::{secs, ClientHandle, NativeClient};
-use crate::delivery_handle::NativeDeliveryHandle;
+use crate::delivery_handle::NativeDeliveryGroup;
 use crate::errors::{guard, to_ruby, to_ruby_exception};
 use crate::producer::{produce_options, Converter};
 use crate::runtime::PerFork;
@@ -73,36 +73,31 @@ impl NativeAsyncProducer {
     }
 
     /// `produce(entry, want_handle)`: queues one `[value, key, topic, partition, partition_key,
-    /// headers, timestamp_ms]` entry; returns a `Native::DeliveryHandle` when asked, else nil.
+    /// headers, timestamp_ms]` entry; returns its `Native::DeliveryGroup` when asked, else nil.
     /// Raises `KafkaRs::BufferOverflow` when the queue is full (nothing queued).
     fn produce(
         &self,
         entry: Value,
         want_handle: bool,
-    ) -> Result<Option<NativeDeliveryHandle>, Error> {
+    ) -> Result<Option<NativeDeliveryGroup>, Error> {
         let producer = self.core()?;
         let message = guard(|| Converter::single().message(entry))?;
         let group = producer.enqueue(vec![message]).map_err(to_ruby)?;
-        Ok(want_handle.then(|| NativeDeliveryHandle::new(group, 0)))
+        Ok(want_handle.then(|| NativeDeliveryGroup::new(group)))
     }
 
     /// `produce_many(entries)`: queues every entry in one call (all or none) and returns one
-    /// `Native::DeliveryHandle` per entry, in order.
-    fn produce_many(ruby: &Ruby, rb_self: &Self, entries: Value) -> Result<RArray, Error> {
-        let producer = rb_self.core()?;
+    /// `Native::DeliveryGroup` holding their outcomes, in order.
+    fn produce_many(&self, entries: Value) -> Result<NativeDeliveryGroup, Error> {
+        let producer = self.core()?;
         let messages = guard(|| {
             let mut converter = Converter::new();
             args::vec_of(RArray::try_convert(entries)?, |entry| {
                 converter.message(entry)
             })
         })?;
-        let count = messages.len();
         let group = producer.enqueue(messages).map_err(to_ruby)?;
-        let out = ruby.ary_new_capa(count);
-        for index in 0..count {
-            out.push(NativeDeliveryHandle::new(group.clone(), index))?;
-        }
-        Ok(out)
+        Ok(NativeDeliveryGroup::new(group))
     }
 
     /// `flush_now`: ships every queued batch now, whatever linger says (no wait).
@@ -122,7 +117,11 @@ impl NativeAsyncProducer {
     /// `close(timeout)`: stops taking messages, delivers what is queued within `timeout`, fails
     /// the rest; returns how many failed so.
     fn close(&self, timeout: f64) -> Result<usize, Error> {
-        let producer = self.core()?;
+        // Also after the client was closed: what is still queued is failed and counted.
+        let producer = match self.producer.get() {
+            Some(p) => p,
+            None => self.core()?,
+        };
         let timeout = secs("timeout", timeout)?;
         gvl::block_on(async move { producer.close(timeout).await })
     }
@@ -180,7 +179,10 @@ impl NativeAsyncProducer {
 
     /// `outstanding`: messages queued or in flight, not yet settled.
     fn outstanding(&self) -> Result<usize, Error> {
-        Ok(self.core()?.outstanding())
+        match self.producer.get() {
+            Some(p) => Ok(p.outstanding()),
+            None => Ok(self.core()?.outstanding()),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! `KafkaRs::Native::DeliveryHandle`: one message's outcome in a background producer. The public
-//! `KafkaRs::DeliveryHandle` (`lib/kafka_rs/delivery_handle.rb`) wraps it.
+//! `KafkaRs::Native::DeliveryGroup`: the outcomes of the messages of one `produce_async` or
+//! `produce_many` call, one native object per call. Each public `KafkaRs::DeliveryHandle`
+//! (`lib/kafka_rs/delivery_handle.rb`) holds the group and its message's index.
 
 use std::sync::Arc;
 
@@ -10,33 +11,31 @@ use crate::client::secs;
 use crate::errors::{to_ruby, to_ruby_exception};
 use crate::{gvl, runtime};
 
-#[magnus::wrap(class = "KafkaRs::Native::DeliveryHandle", free_immediately, size)]
-pub struct NativeDeliveryHandle {
+#[magnus::wrap(class = "KafkaRs::Native::DeliveryGroup", free_immediately, size)]
+pub struct NativeDeliveryGroup {
     group: Arc<DeliveryGroup>,
-    index: usize,
     /// The fork generation whose producer holds the message: in a forked child the message is
     /// never settled (only the parent sends it), so waiting there fails at once.
     generation: u64,
 }
 
-impl NativeDeliveryHandle {
-    pub fn new(group: Arc<DeliveryGroup>, index: usize) -> Self {
-        NativeDeliveryHandle {
+impl NativeDeliveryGroup {
+    pub fn new(group: Arc<DeliveryGroup>) -> Self {
+        NativeDeliveryGroup {
             group,
-            index,
             generation: runtime::generation(),
         }
     }
 
-    /// `pending?`
-    fn is_pending(&self) -> bool {
-        self.group.get(self.index).is_none()
+    /// `pending?(index)`
+    fn is_pending(&self, index: usize) -> bool {
+        self.group.get(index).is_none()
     }
 
-    /// `result`: nil while pending, `[partition, offset]` once delivered, or the exception that
+    /// `result(index)`: nil while pending, `[partition, offset]` once delivered, or the exception that
     /// failed the message (not raised).
-    fn result(ruby: &Ruby, rb_self: &Self) -> Value {
-        match rb_self.group.get(rb_self.index) {
+    fn result(ruby: &Ruby, rb_self: &Self, index: usize) -> Value {
+        match rb_self.group.get(index) {
             None => ruby.qnil().as_value(),
             Some(Ok(d)) => ruby
                 .ary_new_from_values(&[
@@ -48,11 +47,16 @@ impl NativeDeliveryHandle {
         }
     }
 
-    /// `wait(timeout)`: waits (GVL released) until the message is settled, at most `timeout`
+    /// `wait(index, timeout)`: waits (GVL released) until the message is settled, at most `timeout`
     /// seconds (nil: no limit). Returns `[partition, offset]`, raises the delivery error, or
     /// returns nil if the time ran out.
-    fn wait(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Value, Error> {
-        if rb_self.group.get(rb_self.index).is_none() {
+    fn wait(
+        ruby: &Ruby,
+        rb_self: &Self,
+        index: usize,
+        timeout: Option<f64>,
+    ) -> Result<Value, Error> {
+        if rb_self.group.get(index).is_none() {
             if !runtime::is_current(rb_self.generation) {
                 return Err(to_ruby(kafka_rs_core::Error::invalid(
                     "handle",
@@ -62,7 +66,6 @@ impl NativeDeliveryHandle {
             }
             let limit = timeout.map(|s| secs("timeout", s)).transpose()?;
             let group = rb_self.group.clone();
-            let index = rb_self.index;
             let settled = gvl::block_on(async move {
                 match limit {
                     Some(limit) => tokio::time::timeout(limit, group.wait(index)).await.is_ok(),
@@ -76,17 +79,17 @@ impl NativeDeliveryHandle {
                 return Ok(ruby.qnil().as_value());
             }
         }
-        match rb_self.group.get(rb_self.index) {
+        match rb_self.group.get(index) {
             Some(Err(e)) => Err(to_ruby(e.clone())),
-            _ => Ok(Self::result(ruby, rb_self)),
+            _ => Ok(Self::result(ruby, rb_self, index)),
         }
     }
 }
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
-    let class = native.define_class("DeliveryHandle", ruby.class_object())?;
-    class.define_method("pending?", method!(NativeDeliveryHandle::is_pending, 0))?;
-    class.define_method("result", method!(NativeDeliveryHandle::result, 0))?;
-    class.define_method("wait", method!(NativeDeliveryHandle::wait, 1))?;
+    let class = native.define_class("DeliveryGroup", ruby.class_object())?;
+    class.define_method("pending?", method!(NativeDeliveryGroup::is_pending, 1))?;
+    class.define_method("result", method!(NativeDeliveryGroup::result, 1))?;
+    class.define_method("wait", method!(NativeDeliveryGroup::wait, 2))?;
     Ok(())
 }

@@ -183,6 +183,14 @@ impl<T> Default for PerFork<T> {
 impl<T> PerFork<T> {
     /// This generation's value, built by `build` (inside the runtime's context) if there is
     /// none yet or the one there belongs to the parent of a fork.
+    /// This generation's value if it was built.
+    pub fn get(&self) -> Option<std::sync::Arc<T>> {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()
+            .filter(|(generation, _)| is_current(*generation))
+            .map(|(_, value)| value.clone())
+    }
+
     pub fn get_or_build(&self, build: impl FnOnce() -> T) -> std::sync::Arc<T> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, value)) = slot.as_ref() {

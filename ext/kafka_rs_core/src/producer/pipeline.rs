@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     /// Messages accepted and not settled, and their bytes.
     pub outstanding: AtomicUsize,
     pub outstanding_bytes: AtomicUsize,
+    /// Messages settled with an error, ever.
+    pub failed: AtomicUsize,
     pub closed: AtomicBool,
     /// An InitProducerId request is running.
     pub init_running: AtomicBool,
@@ -145,11 +147,12 @@ impl Shared {
         self.parked_until.store(value, Ordering::Release);
     }
 
-    /// `count` messages of `bytes` bytes were settled.
-    pub fn release(&self, count: usize, bytes: usize) {
+    /// `count` messages of `bytes` bytes were settled, `failed` of them with an error.
+    pub fn release(&self, count: usize, bytes: usize, failed: usize) {
         if count == 0 {
             return;
         }
+        self.failed.fetch_add(failed, Ordering::AcqRel);
         self.outstanding.fetch_sub(count, Ordering::AcqRel);
         self.outstanding_bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.settled.notify_waiters();
@@ -202,6 +205,7 @@ impl BackgroundProducer {
             settled: Notify::new(),
             outstanding: AtomicUsize::new(0),
             outstanding_bytes: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             init_running: AtomicBool::new(false),
             dispatchers: Mutex::new(HashMap::new()),
@@ -291,7 +295,7 @@ impl BackgroundProducer {
     /// already sent stay and settle normally. Returns how many were taken back.
     pub fn cancel(&self, group: &Arc<DeliveryGroup>, why: &Error) -> usize {
         let (count, bytes) = self.shared.lock().cancel(group, why);
-        self.shared.release(count, bytes);
+        self.shared.release(count, bytes, count);
         count
     }
 
@@ -350,21 +354,23 @@ impl BackgroundProducer {
     }
 
     /// Stops taking messages, delivers what is queued within `timeout`, then fails whatever is
-    /// left with [`Error::Closed`] and stops the sender. Returns how many messages failed so.
+    /// left with [`Error::Closed`] and stops the sender. Returns how many messages failed while
+    /// it ran (errors during the last flush, and what was left).
     pub async fn close(&self, timeout: Duration) -> usize {
+        let failed_before = self.shared.failed.load(Ordering::Acquire);
         self.shared.closed.store(true, Ordering::Release);
         if !self.flush(timeout).await {
             self.shared.abandoned.store(true, Ordering::Release);
         }
         // Everything still queued (not in flight: those settle when answered) fails now.
         let far_future = sender::far_future(Instant::now());
-        let (failed, bytes) = self.shared.lock().expire(far_future, &Error::Closed);
-        self.shared.release(failed, bytes);
+        let (left, bytes) = self.shared.lock().expire(far_future, &Error::Closed);
+        self.shared.release(left, bytes, left);
         self.shared.wake.notify_one();
         if let Some(reports) = self.shared.reports.get() {
             reports.wake();
         }
-        failed
+        self.shared.failed.load(Ordering::Acquire) - failed_before
     }
 }
 

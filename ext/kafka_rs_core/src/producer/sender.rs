@@ -99,7 +99,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             (requests, next)
         };
-        shared.release(released.0, released.1);
+        shared.release(released.0, released.1, released.0);
         if want_producer_id && shared.outstanding.load(Ordering::Acquire) > 0 {
             start_init_producer_id(&shared);
         }
@@ -141,7 +141,13 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        let backoff = shared.opts.produce.retry_backoff;
+        // At least 100 ms between attempts, as the Java client waits (a broker answers
+        // COORDINATOR_LOAD_IN_PROGRESS for a while after it starts).
+        let backoff = shared
+            .opts
+            .produce
+            .retry_backoff
+            .max(Duration::from_millis(100));
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -179,7 +185,7 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
                         format!("getting an idempotent producer id failed {attempts} times: {e}")
                     });
                     let released = shared.lock().expire(far_future(Instant::now()), &e);
-                    shared.release(released.0, released.1);
+                    shared.release(released.0, released.1, released.0);
                     break;
                 }
                 Err(e) if e.is_retriable() && !shared.abandoned.load(Ordering::Acquire) => {
@@ -575,6 +581,7 @@ fn settle(
     let opts = &shared.opts;
     let now = Instant::now();
     let mut released = (0usize, 0usize);
+    let mut failed = 0usize;
     let mut refresh: Vec<Arc<str>> = Vec::new();
     {
         let mut acc = shared.lock();
@@ -648,12 +655,13 @@ fn settle(
                         settle_all(batch.settling(), &batch.slots, |_| Err(e.clone()));
                         acc.finished(&batch, false);
                         add(&mut released, (batch.len(), batch.bytes));
+                        failed += batch.len();
                     }
                 }
             }
         }
     }
-    shared.release(released.0, released.1);
+    shared.release(released.0, released.1, failed);
     if !refresh.is_empty() {
         let shared = shared.clone();
         tokio::spawn(async move {
