@@ -128,11 +128,16 @@ module KafkaRs
     def produce_many(messages)
       raise TypeError, "messages must be an Array, got #{messages.class}" unless messages.is_a?(Array)
 
-      entries = messages.each_with_index.map do |m, i|
+      i = -1
+      entries = messages.map do |m|
+        i += 1
         raise TypeError, "messages[#{i}] must be a Hash, got #{m.class}" unless m.is_a?(Hash)
 
-        unknown = m.keys - MESSAGE_KEYS
-        raise ArgumentError, "messages[#{i}] has unknown keys: #{unknown.join(', ')}" unless unknown.empty?
+        m.each_key do |k|
+          next if MESSAGE_KEY_SET[k]
+
+          raise ArgumentError, "messages[#{i}] has unknown keys: #{(m.keys - MESSAGE_KEYS).join(', ')}"
+        end
         raise ArgumentError, "messages[#{i}] needs :topic" unless m.key?(:topic)
 
         entry = Producer.entry(m[:value], m[:topic], m[:key], m.fetch(:headers, Producer::NO_HEADERS),
@@ -150,6 +155,7 @@ module KafkaRs
     end
 
     MESSAGE_KEYS = %i[value topic key headers partition partition_key create_time].freeze
+    MESSAGE_KEY_SET = MESSAGE_KEYS.to_h { |k| [k, true] }.freeze
 
     # Asks for everything queued to be sent now (ruby-kafka's `deliver_messages`; no wait).
     # @return [nil]

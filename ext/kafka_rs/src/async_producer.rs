@@ -26,6 +26,8 @@ pub struct NativeAsyncProducer {
     /// Dropped in its own process, the core producer's sender finishes what is queued (the
     /// Ruby layer shuts producers down explicitly, and at exit).
     producer: PerFork<BackgroundProducer>,
+    /// The topic of the last message produced (its name is shared, not copied, by the next).
+    last_topic: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 impl NativeAsyncProducer {
@@ -62,6 +64,7 @@ impl NativeAsyncProducer {
             client: client.handle(),
             opts,
             producer: PerFork::default(),
+            last_topic: std::sync::Mutex::new(None),
         })
     }
 
@@ -81,9 +84,22 @@ impl NativeAsyncProducer {
         want_handle: bool,
     ) -> Result<Option<NativeDeliveryGroup>, Error> {
         let producer = self.core()?;
-        let message = guard(|| Converter::single().message(entry))?;
+        // Not locked while converting: a conversion may run Ruby code (`to_str`), which may
+        // switch to another thread that produces too.
+        let known = self
+            .last_topic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut converter = Converter::single_knowing(known);
+        let message = guard(|| converter.message(entry))?;
+        *self.last_topic.lock().unwrap_or_else(|e| e.into_inner()) = converter.last_topic();
+        if !want_handle {
+            producer.enqueue_untracked(vec![message]).map_err(to_ruby)?;
+            return Ok(None);
+        }
         let group = producer.enqueue(vec![message]).map_err(to_ruby)?;
-        Ok(want_handle.then(|| NativeDeliveryGroup::new(group)))
+        Ok(Some(NativeDeliveryGroup::new(group)))
     }
 
     /// `produce_many(entries)`: queues every entry in one call (all or none) and returns one

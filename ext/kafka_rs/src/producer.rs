@@ -218,6 +218,20 @@ impl Converter {
         }
     }
 
+    /// [`single`](Self::single), knowing `topic` (the topic of the previous message), so a
+    /// message to the same topic shares its name instead of allocating a copy.
+    pub(crate) fn single_knowing(topic: Option<Arc<str>>) -> Self {
+        Converter {
+            topics: topic.into_iter().collect(),
+            ..Converter::single()
+        }
+    }
+
+    /// The topic of the last message converted.
+    pub(crate) fn last_topic(&self) -> Option<Arc<str>> {
+        self.topics.last().cloned()
+    }
+
     fn bytes(&mut self, s: Option<RString>) -> Option<Bytes> {
         // SAFETY: the slice is copied before any Ruby code can run and change the string.
         let s = s?;
@@ -235,8 +249,11 @@ impl Converter {
     fn topic(&mut self, s: RString) -> Result<Arc<str>, Error> {
         // SAFETY: compared and copied before any Ruby code runs.
         let name = unsafe { s.as_str()? };
-        if let Some(t) = self.topics.iter().rev().find(|t| &***t == name) {
-            return Ok(t.clone());
+        if let Some(k) = self.topics.iter().rposition(|t| &**t == name) {
+            // Keep the latest at the end (see `last_topic`).
+            let t = self.topics.remove(k);
+            self.topics.push(t.clone());
+            return Ok(t);
         }
         let t: Arc<str> = Arc::from(name);
         self.topics.push(t.clone());

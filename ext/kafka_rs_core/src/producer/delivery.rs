@@ -25,6 +25,8 @@ pub struct DeliveryGroup {
     settled: Notify,
     /// Where a [`Report`] of each settled message goes (a producer with callbacks).
     reports: Option<Arc<ReportQueue>>,
+    /// Outcomes are reported but not kept ([`DeliveryGroup::untracked`]).
+    untracked: bool,
 }
 
 impl DeliveryGroup {
@@ -39,7 +41,30 @@ impl DeliveryGroup {
             remaining: AtomicUsize::new(len),
             settled: Notify::new(),
             reports,
+            untracked: false,
         })
+    }
+
+    /// A group for any number of messages whose outcomes nobody waits for: settling one only
+    /// reports it (to `reports`, if any). [`get`](Self::get) knows nothing and
+    /// [`is_settled`](Self::is_settled) is always true.
+    pub fn untracked(reports: Option<Arc<ReportQueue>>) -> Arc<DeliveryGroup> {
+        Arc::new(DeliveryGroup {
+            results: Box::new([]),
+            remaining: AtomicUsize::new(0),
+            settled: Notify::new(),
+            reports,
+            untracked: true,
+        })
+    }
+
+    /// Whether settled messages go to `reports` (the same queue, or both none).
+    pub fn reports_to(&self, reports: Option<&Arc<ReportQueue>>) -> bool {
+        match (&self.reports, reports) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -64,6 +89,9 @@ impl DeliveryGroup {
     /// one is what the caller was told). Waiters are woken by [`wake`](Self::wake).
     /// Returns whether this was the message's first outcome.
     pub(crate) fn settle(&self, index: usize, result: DeliveryResult) -> bool {
+        if self.untracked {
+            return true;
+        }
         match self.results.get(index) {
             Some(slot) if slot.set(result).is_ok() => {
                 self.remaining.fetch_sub(1, Ordering::AcqRel);
@@ -74,7 +102,9 @@ impl DeliveryGroup {
     }
 
     pub(crate) fn wake(&self) {
-        self.settled.notify_waiters();
+        if !self.untracked {
+            self.settled.notify_waiters();
+        }
     }
 
     /// Waits until message `index` is settled.

@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     /// When the parked sender wakes by itself (nanoseconds since `started`), or [`RUNNING`].
     pub parked_until: AtomicU64,
     pub started: Instant,
+    /// The shared group of untracked messages ([`BackgroundProducer::enqueue_untracked`]).
+    pub untracked: Mutex<Option<Arc<DeliveryGroup>>>,
     /// Where settled messages are reported, once [`BackgroundProducer::reports`] was called.
     pub reports: OnceLock<Arc<ReportQueue>>,
     /// Each leader's dispatcher task (see `sender::dispatch`).
@@ -210,6 +212,7 @@ impl BackgroundProducer {
             init_running: AtomicBool::new(false),
             dispatchers: Mutex::new(HashMap::new()),
             reports: OnceLock::new(),
+            untracked: Mutex::new(None),
             parked_until: AtomicU64::new(RUNNING),
             started: Instant::now(),
             abandoned: AtomicBool::new(false),
@@ -222,23 +225,54 @@ impl BackgroundProducer {
     /// nothing: [`Error::QueueFull`] when they do not fit the bounds, [`Error::Closed`] after
     /// [`close`](Self::close).
     pub fn enqueue(&self, messages: Vec<OutgoingMessage>) -> Result<Arc<DeliveryGroup>> {
+        let group = DeliveryGroup::reporting(messages.len(), self.shared.reports.get().cloned());
+        self.enqueue_into(messages, &group)?;
+        Ok(group)
+    }
+
+    /// [`enqueue`](Self::enqueue) for messages whose outcome nobody waits for (ruby-kafka's
+    /// `produce`): they share one untracked group, so queuing one costs no allocation for its
+    /// outcome. They are still counted, flushed, reported to callbacks and logged.
+    pub fn enqueue_untracked(&self, messages: Vec<OutgoingMessage>) -> Result<()> {
+        let group = {
+            let reports = self.shared.reports.get();
+            let mut untracked = self
+                .shared
+                .untracked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match untracked.as_ref() {
+                Some(g) if g.reports_to(reports) => g.clone(),
+                _ => {
+                    let g = DeliveryGroup::untracked(reports.cloned());
+                    *untracked = Some(g.clone());
+                    g
+                }
+            }
+        };
+        self.enqueue_into(messages, &group)
+    }
+
+    fn enqueue_into(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        group: &Arc<DeliveryGroup>,
+    ) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if let Some(fatal) = self.shared.lock().idempotence.fatal.clone() {
-            return Err(fatal);
-        }
         let count = messages.len();
-        let sizes: Vec<usize> = messages.iter().map(|m| estimated_size(&m.record)).collect();
-        let bytes: usize = sizes.iter().sum();
-        let opts = &self.shared.opts;
-        let group = DeliveryGroup::reporting(count, self.shared.reports.get().cloned());
         if count == 0 {
-            return Ok(group);
+            return Ok(());
         }
+        let bytes: usize = messages.iter().map(|m| estimated_size(&m.record)).sum();
+        let opts = &self.shared.opts;
         let now = Instant::now();
         {
             let mut acc = self.shared.lock();
+            if let Some(fatal) = acc.idempotence.fatal.clone() {
+                return Err(fatal);
+            }
             let queued = self.shared.outstanding.load(Ordering::Acquire);
             let queued_bytes = self.shared.outstanding_bytes.load(Ordering::Acquire);
             if queued + count > opts.max_queue_messages {
@@ -257,7 +291,8 @@ impl BackgroundProducer {
             self.shared
                 .outstanding_bytes
                 .fetch_add(bytes, Ordering::AcqRel);
-            for (index, (message, size)) in messages.into_iter().zip(sizes).enumerate() {
+            for (index, message) in messages.into_iter().enumerate() {
+                let size = estimated_size(&message.record);
                 acc.push(Pending {
                     message,
                     slot: Slot {
@@ -269,11 +304,11 @@ impl BackgroundProducer {
                 });
             }
             if self.shared.sender_will_see(&acc, now, count) {
-                return Ok(group);
+                return Ok(());
             }
         }
         self.shared.wake.notify_one();
-        Ok(group)
+        Ok(())
     }
 
     /// The queue of reports of settled messages (for delivery callbacks), created on the first
