@@ -359,4 +359,32 @@ mod tests {
         assert_eq!((reports[1].partition, &*reports[1].topic), (3, "t"));
         assert!(queue.take(10, Duration::from_millis(10)).await.is_empty());
     }
+
+    #[tokio::test]
+    async fn an_untracked_group_keeps_no_outcome_but_still_reports() {
+        let queue = ReportQueue::new();
+        let group = DeliveryGroup::untracked(Some(queue.clone()));
+        assert!(group.reports_to(Some(&queue)) && !group.reports_to(None));
+        let slots: Vec<Slot> = (0..3)
+            .map(|_| Slot {
+                group: group.clone(),
+                index: 0,
+            })
+            .collect();
+        let topic: Arc<str> = Arc::from("t");
+        let what = Settling {
+            topic: &topic,
+            partition: 1,
+            records: &[],
+        };
+        settle_all(what, &slots, |k| delivered(1, k as i64));
+        assert!(group.get(0).is_none() && group.is_settled());
+        let offsets: Vec<i64> = queue
+            .take(10, Duration::from_millis(10))
+            .await
+            .iter()
+            .map(|r| r.result.as_ref().unwrap().offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2], "every message reported, none kept");
+    }
 }
