@@ -583,7 +583,7 @@ fn settle(
     let mut released = (0usize, 0usize);
     let mut failed = 0usize;
     let mut refresh: Vec<Arc<str>> = Vec::new();
-    {
+    let more = {
         let mut acc = shared.lock();
         acc.request_finished(leader);
         for (batch, outcome) in batches.into_iter().zip(outcomes) {
@@ -660,7 +660,10 @@ fn settle(
                 }
             }
         }
-    }
+        // The sender has work only if something waits (behind this request, or retried) or
+        // an epoch bump waits for nothing to be in flight.
+        acc.incoming_len() > 0 || acc.queued_batches() > 0 || acc.idempotence.bump_requested
+    };
     shared.release(released.0, released.1, failed);
     if !refresh.is_empty() {
         let shared = shared.clone();
@@ -671,7 +674,9 @@ fn settle(
             shared.wake.notify_one();
         });
     }
-    shared.wake.notify_one();
+    if more || shared.closed.load(Ordering::Acquire) {
+        shared.wake.notify_one();
+    }
 }
 
 #[cfg(test)]
