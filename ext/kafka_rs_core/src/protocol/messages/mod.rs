@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
