@@ -13,9 +13,11 @@ pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;
 pub mod join_group;
+pub mod leave_group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod sync_group;
 
 #[cfg(test)]
 mod test_support;
