@@ -3,12 +3,14 @@
 //! Responses decode only the fields the client uses and skip the rest, with every length capped
 //! (see [`codec`](super::codec)).
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
