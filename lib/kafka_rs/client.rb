@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+require_relative "protocol"
+require_relative "config_entry"
+
 module KafkaRs
   # A connection to a Kafka cluster, shaped like ruby-kafka's `Kafka::Client`: factories for
   # producers, reads without a consumer group, and topic administration.
@@ -159,14 +162,77 @@ module KafkaRs
 
     # The configuration of a topic.
     #
+    # @example
+    #   kafka.describe_topic("orders", ["retention.ms"]) # => { "retention.ms" => "604800000" }
     # @param configs [Array<String>] the config names to return (all when empty)
-    # @return [Hash{String => String}]
+    # @return [Hash{String => String}] a sensitive config's value is nil
+    # @raise [UnknownTopicOrPartition] when the topic does not exist
     def describe_topic(name, configs = [])
       check_open!
       Validation.topic!(name, "name")
-      raise TypeError, "configs must be an Array of Strings" unless configs.is_a?(Array) && configs.all?(String)
+      config_names!(configs)
 
       logged { @native.describe_topic(name, configs) }
+    end
+
+    # Changes configs of a topic. Only the configs named change; the topic's other overrides
+    # keep their values. (ruby-kafka sends AlterConfigs, which also resets every override not
+    # named; kafka_rs sends IncrementalAlterConfigs, and on brokers older than 2.3, which lack it,
+    # reads the current overrides and sends them back with the changes.) Returns once the broker
+    # that {#describe_topic} asks shows the new values.
+    #
+    # @example
+    #   kafka.alter_topic("orders", "retention.ms" => 86_400_000, "cleanup.policy" => "compact")
+    #   kafka.alter_topic("orders", "retention.ms" => nil)   # back to the broker's default
+    # @param name [String] the topic
+    # @param configs [Hash{String => Object}, Array<Array(String, Object)>] config names and
+    #   values (sent as `value.to_s`); a nil value removes the topic's override, so the broker's
+    #   default applies again
+    # @return [nil]
+    # @raise [UnknownTopicOrPartition] when the topic does not exist
+    # @raise [InvalidConfig] when a name is not a topic config or a value is not valid for it
+    def alter_topic(name, configs = {})
+      check_open!
+      Validation.topic!(name, "name")
+      changes = config_changes!(configs)
+      logged { @native.alter_topic(name, changes, false) }
+      nil
+    end
+
+    # The configs of one broker (its `server.properties` and dynamic settings).
+    #
+    # @example
+    #   kafka.describe_configs(kafka.controller_broker.node_id, ["background.threads"]).first.value
+    #   # => "10"
+    # @param broker_id [Integer] the broker's node id (see {#brokers})
+    # @param configs [Array<String>] the config names to return (all when empty)
+    # @return [Array<KafkaRs::ConfigEntry>]
+    # @raise [BrokerNotAvailable] when no broker has that id
+    def describe_configs(broker_id, configs = [])
+      check_open!
+      broker_id!(broker_id)
+      config_names!(configs)
+      logged { @native.describe_broker(broker_id, configs) }.map { |row| ConfigEntry.new(*row) }
+    end
+
+    # Changes dynamic configs of one broker (those {ConfigEntry#read_only} is false for). Only
+    # the configs named change, as with {#alter_topic}.
+    #
+    # @example
+    #   kafka.alter_configs(1, [["log.cleaner.threads", "2"]])
+    # @param broker_id [Integer] the broker's node id
+    # @param configs [Array<Array(String, Object)>, Hash{String => Object}] `[name, value]` pairs
+    #   (values sent as `value.to_s`); a nil value removes the broker's override
+    # @return [nil]
+    # @raise [BrokerNotAvailable] when no broker has that id
+    # @raise [InvalidRequest, InvalidConfig] when a config cannot be changed at run time or a
+    #   value is not valid
+    def alter_configs(broker_id, configs = [])
+      check_open!
+      broker_id!(broker_id)
+      changes = config_changes!(configs)
+      logged { @native.alter_broker(broker_id, changes, false) }
+      nil
     end
 
     # @return [Array<String>] every topic of the cluster
@@ -190,6 +256,15 @@ module KafkaRs
       logged { @native.partitions_for(topic) }
     end
 
+    # @return [Integer] the number of replicas of the topic's first partition (its replication
+    #   factor)
+    # @raise [UnknownTopicOrPartition] when the topic does not exist
+    def replica_count_for(topic)
+      check_open!
+      Validation.topic!(topic)
+      logged { @native.replica_count_for(topic) }
+    end
+
     # @return [Integer] the offset of the last message in the partition (-1 when it is empty)
     def last_offset_for(topic, partition)
       check_open!
@@ -211,6 +286,44 @@ module KafkaRs
     def brokers
       check_open!
       logged { @native.brokers }.map { |args| BrokerInfo.new(*args) }
+    end
+
+    # The broker the cluster's metadata names as its controller. On KRaft clusters, whose
+    # controllers clients cannot reach, that is a broker which forwards admin requests to them.
+    #
+    # @return [KafkaRs::BrokerInfo, nil] one of {#brokers}; nil when the metadata names none
+    def controller_broker
+      check_open!
+      row = logged { @native.controller_broker }
+      row && BrokerInfo.new(*row)
+    end
+
+    # The API versions a broker supports (one broker of the cluster, asked on each call).
+    #
+    # @example
+    #   kafka.apis.find { |api| api.api_key == KafkaRs::Protocol::PRODUCE_API }
+    #   # => #<KafkaRs::ApiInfo Produce=0..13>
+    # @return [Array<KafkaRs::ApiInfo>] ordered by API key
+    def apis
+      check_open!
+      logged { @native.api_versions }.map { |row| ApiInfo.new(*row) }
+    end
+
+    # Whether the broker supports an API, and a version of it.
+    #
+    # @example
+    #   kafka.supports_api?(KafkaRs::Protocol::INCREMENTAL_ALTER_CONFIGS_API) # => true on Kafka 2.3+
+    # @param api_key [Integer] e.g. {Protocol::PRODUCE_API}
+    # @param version [Integer, nil] nil: any version
+    # @return [Boolean]
+    def supports_api?(api_key, version = nil)
+      check_open!
+      Validation.integer!(api_key, "api_key")
+      Validation.integer!(version, "version") unless version.nil?
+      info = apis.find { |api| api.api_key == api_key }
+      return false if info.nil?
+
+      version.nil? || info.version_supported?(version)
     end
 
     # Closes every connection. Later calls raise {ClientClosed}.
@@ -267,6 +380,44 @@ module KafkaRs
 
         offset
       else raise ArgumentError, "offset must be :earliest, :latest or an Integer, got #{offset.inspect}"
+      end
+    end
+
+    def broker_id!(broker_id)
+      Validation.integer!(broker_id, "broker_id", min: 0)
+      raise ArgumentError, "broker_id #{broker_id} is too large" if broker_id > 2_147_483_647
+    end
+
+    def config_names!(configs)
+      raise TypeError, "configs must be an Array of Strings, got #{configs.class}" unless configs.is_a?(Array)
+
+      configs.each do |c|
+        raise TypeError, "configs must be an Array of Strings, got an element of #{c.class}" unless c.is_a?(String)
+      end
+    end
+
+    # `[[name, value_or_nil], ...]` from a Hash or an Array of pairs: names as Strings (Symbols
+    # by name), values through `to_s` (ruby-kafka's conversion), nil kept.
+    def config_changes!(configs)
+      pairs = case configs
+              when Hash then configs.to_a
+              when Array then configs
+              else raise TypeError, "configs must be a Hash or an Array of [name, value] pairs, got #{configs.class}"
+              end
+      seen = {}
+      pairs.map do |pair|
+        unless pair.is_a?(Array) && pair.size == 2
+          raise TypeError, "configs entries must be [name, value] pairs, got #{pair.inspect}"
+        end
+
+        name, value = pair
+        name = name.to_s if name.is_a?(Symbol)
+        raise TypeError, "configs names must be Strings, got #{name.class}" unless name.is_a?(String)
+        raise ArgumentError, "configs names must not be empty" if name.empty?
+        raise ArgumentError, "configs name #{name.inspect} is given twice" if seen[name]
+
+        seen[name] = true
+        [name, value.nil? ? nil : Validation.to_bytes!(value, "configs[#{name.inspect}]")]
       end
     end
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_rs_core::admin::NewTopic;
+use kafka_rs_core::admin::{AlterMode, ConfigChange, ConfigResource, NewTopic};
 use kafka_rs_core::connection::{sockets, BrokerAddr, ConnectionConfig};
 use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
 use kafka_rs_core::log::Level;
@@ -124,6 +124,29 @@ impl ClientHandle {
 
 /// `[node_id, host, port, rack]`, as `Client#brokers` hands it to Ruby.
 type BrokerRow = (i32, String, u16, Option<String>);
+
+/// `[name, value, read_only, is_default, is_sensitive]`, as `Client#describe_configs` hands it
+/// to Ruby.
+type ConfigRow = (String, Option<String>, bool, bool, bool);
+
+/// `[[name, value_or_nil], ...]` from Ruby: a nil value removes the config's override.
+fn config_changes(value: Value) -> Result<Vec<ConfigChange>, Error> {
+    args::vec_of(RArray::try_convert(value)?, |pair| {
+        let [name, value] = args::fixed::<2>(pair)?;
+        Ok((
+            String::try_convert(name)?,
+            Option::<String>::try_convert(value)?,
+        ))
+    })
+}
+
+fn alter_mode(replace: bool) -> AlterMode {
+    if replace {
+        AlterMode::Replace
+    } else {
+        AlterMode::Auto
+    }
+}
 
 #[magnus::wrap(class = "KafkaRs::Native::Client", free_immediately, size)]
 pub struct NativeClient {
@@ -300,6 +323,76 @@ impl NativeClient {
         Ok(hash)
     }
 
+    /// `describe_broker(broker_id, keys)` → `[[name, value, read_only, is_default,
+    /// is_sensitive], ...]` (all configs when `keys` is empty).
+    fn describe_broker(&self, broker_id: i32, keys: Value) -> Result<Vec<ConfigRow>, Error> {
+        let keys: Vec<String> = args::vec(keys)?;
+        let client = self.core()?;
+        let configs = gvl::block_on(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            client
+                .describe_configs(&ConfigResource::Broker(broker_id), &keys)
+                .await
+        })?
+        .map_err(to_ruby)?;
+        Ok(configs
+            .into_iter()
+            .map(|c| (c.name, c.value, c.read_only, c.is_default, c.is_sensitive))
+            .collect())
+    }
+
+    /// `alter_topic(name, [[config, value_or_nil], ...], replace)`; `replace` forces the
+    /// AlterConfigs path of brokers older than 2.3.
+    fn alter_topic(&self, name: String, changes: Value, replace: bool) -> Result<(), Error> {
+        let changes = config_changes(changes)?;
+        let client = self.core()?;
+        gvl::block_on(async move {
+            client
+                .alter_configs(&ConfigResource::Topic(name), &changes, alter_mode(replace))
+                .await
+        })?
+        .map_err(to_ruby)
+    }
+
+    /// `alter_broker(broker_id, [[config, value_or_nil], ...], replace)`.
+    fn alter_broker(&self, broker_id: i32, changes: Value, replace: bool) -> Result<(), Error> {
+        let changes = config_changes(changes)?;
+        let client = self.core()?;
+        gvl::block_on(async move {
+            client
+                .alter_configs(
+                    &ConfigResource::Broker(broker_id),
+                    &changes,
+                    alter_mode(replace),
+                )
+                .await
+        })?
+        .map_err(to_ruby)
+    }
+
+    /// `api_versions` → `[[api_key, min_version, max_version], ...]` of one broker, by key.
+    fn api_versions(&self) -> Result<Vec<(i16, i16, i16)>, Error> {
+        let client = self.core()?;
+        let apis = gvl::block_on(async move { client.api_versions().await })?.map_err(to_ruby)?;
+        Ok(apis
+            .into_iter()
+            .map(|a| (a.api_key, a.min_version, a.max_version))
+            .collect())
+    }
+
+    /// `controller_broker` → `[node_id, host, port, rack]` or nil.
+    fn controller_broker(&self) -> Result<Option<BrokerRow>, Error> {
+        let client = self.core()?;
+        let broker =
+            gvl::block_on(async move { client.controller_broker().await })?.map_err(to_ruby)?;
+        Ok(broker.map(|b| (b.node_id, b.addr.host, b.addr.port, b.rack)))
+    }
+
+    fn replica_count_for(&self, topic: String) -> Result<usize, Error> {
+        let client = self.core()?;
+        gvl::block_on(async move { client.replica_count(&topic).await })?.map_err(to_ruby)
+    }
+
     /// `brokers` → `[[node_id, host, port, rack], ...]`.
     fn brokers(&self) -> Result<Vec<BrokerRow>, Error> {
         let client = self.core()?;
@@ -436,6 +529,18 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     )?;
     class.define_method("list_offsets", method!(NativeClient::list_offsets, 3))?;
     class.define_method("describe_topic", method!(NativeClient::describe_topic, 2))?;
+    class.define_method("describe_broker", method!(NativeClient::describe_broker, 2))?;
+    class.define_method("alter_topic", method!(NativeClient::alter_topic, 3))?;
+    class.define_method("alter_broker", method!(NativeClient::alter_broker, 3))?;
+    class.define_method("api_versions", method!(NativeClient::api_versions, 0))?;
+    class.define_method(
+        "controller_broker",
+        method!(NativeClient::controller_broker, 0),
+    )?;
+    class.define_method(
+        "replica_count_for",
+        method!(NativeClient::replica_count_for, 1),
+    )?;
     class.define_method("brokers", method!(NativeClient::brokers, 0))?;
     class.define_method("close", method!(NativeClient::close, 0))?;
     class.define_method("fetch", method!(NativeClient::fetch, 4))?;

@@ -32,8 +32,10 @@ pub enum ApiKey {
     DeleteTopics = 20,
     InitProducerId = 22,
     DescribeConfigs = 32,
+    AlterConfigs = 33,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
+    IncrementalAlterConfigs = 44,
 }
 
 impl ApiKey {
@@ -62,8 +64,10 @@ impl ApiKey {
             ApiKey::DeleteTopics => "DeleteTopics",
             ApiKey::InitProducerId => "InitProducerId",
             ApiKey::DescribeConfigs => "DescribeConfigs",
+            ApiKey::AlterConfigs => "AlterConfigs",
             ApiKey::SaslAuthenticate => "SaslAuthenticate",
             ApiKey::CreatePartitions => "CreatePartitions",
+            ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         }
     }
 }
