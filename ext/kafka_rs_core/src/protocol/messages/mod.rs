@@ -16,6 +16,8 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
