@@ -17,7 +17,7 @@
 //! encoded subscription and assignment of the
 //! [`consumer_protocol`](crate::protocol::consumer_protocol).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::protocol::api::{ApiKey, Request};
 use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
@@ -159,6 +159,7 @@ mod tests {
     };
     use super::*;
     use crate::protocol::codec::DecodeError;
+    use bytes::BufMut;
 
     type Req = DescribeGroupsRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;

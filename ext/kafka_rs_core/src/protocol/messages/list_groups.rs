@@ -14,7 +14,7 @@
 //! v5 (group types, KIP-848) is not implemented. A states filter needs v4
 //! ([`ListGroupsRequest::min_version`]); below v4 it is left out and every group is listed.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::protocol::api::{ApiKey, Request};
 use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
@@ -107,6 +107,7 @@ impl Request for ListGroupsRequest<'_> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
     use bytes::Bytes;
 
     use super::super::test_support::{
