@@ -258,15 +258,18 @@ mod tests {
     type Req = OffsetFetchRequest<'static>;
     const VERSIONS: std::ops::RangeInclusive<i16> = Req::MIN_VERSION..=Req::MAX_VERSION;
 
+    /// The topics of one group as a broker reads them: (name, partition indexes), or null.
+    type DecodedTopics = Option<Vec<(String, Vec<i32>)>>;
+
     /// One group as a broker reads it: (group_id, topics or null).
-    type DecodedGroup = (String, Option<Vec<(String, Vec<i32>)>>);
+    type DecodedGroup = (String, DecodedTopics);
 
     /// A test-only request decoder, written from the message definition: the groups (one below
     /// v8) and `require_stable` (false below v7).
     fn decode_request(bytes: Bytes, version: i16) -> DecodeResult<(Vec<DecodedGroup>, bool)> {
         let compact = version >= 6;
         let mut r = Reader::new(bytes);
-        let topics = |r: &mut Reader| -> DecodeResult<Option<Vec<(String, Vec<i32>)>>> {
+        let topics = |r: &mut Reader| -> DecodeResult<DecodedTopics> {
             let Some(n) = r.nullable_array_len(compact)? else {
                 return Ok(None);
             };
