@@ -1,6 +1,7 @@
-//! Writes the seed corpora of the `frames` and `responses` fuzz targets (fuzz/corpus is not
-//! committed): a handful of valid responses of every API, in the layouts of a classic and a
-//! flexible version, as bare bodies and as whole frames. Run from ext/kafka_rs_core:
+//! Writes the seed corpora of the `frames`, `responses` and `consumer_protocol` fuzz targets
+//! (fuzz/corpus is not committed): a handful of valid responses of every API, in the layouts of a
+//! classic and a flexible version, as bare bodies and as whole frames, and consumer-protocol
+//! subscriptions and assignments. Run from ext/kafka_rs_core:
 //!
 //! ```text
 //! cargo run --manifest-path fuzz/Cargo.toml --example seed_corpora
@@ -12,12 +13,20 @@ use std::path::Path;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_rs_core::protocol::api::Request;
 use kafka_rs_core::protocol::codec::{Reader, WireWrite};
+use kafka_rs_core::protocol::consumer_protocol::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartitions,
+};
 use kafka_rs_core::protocol::frame::response_header_has_tags;
 use kafka_rs_core::protocol::messages::{
     api_versions::ApiVersionsRequest, create_partitions::CreatePartitionsRequest,
     create_topics::CreateTopicsRequest, delete_topics::DeleteTopicsRequest,
-    describe_configs::DescribeConfigsRequest, fetch::FetchRequest,
-    list_offsets::ListOffsetsRequest, metadata::MetadataRequest, produce::ProduceRequest,
+    describe_configs::DescribeConfigsRequest, describe_groups::DescribeGroupsRequest,
+    fetch::FetchRequest, find_coordinator::FindCoordinatorRequest, heartbeat::HeartbeatRequest,
+    init_producer_id::InitProducerIdRequest, join_group::JoinGroupRequest,
+    leave_group::LeaveGroupRequest, list_groups::ListGroupsRequest,
+    list_offsets::ListOffsetsRequest, metadata::MetadataRequest,
+    offset_commit::OffsetCommitRequest, offset_fetch::OffsetFetchRequest, produce::ProduceRequest,
+    sync_group::SyncGroupRequest,
 };
 
 /// A tagged-field section holding one unknown field, to be skipped.
@@ -285,6 +294,246 @@ fn create_partitions(v: i16) -> Bytes {
     b.freeze()
 }
 
+fn offset_commit(v: i16) -> Bytes {
+    let c = v >= 8;
+    let mut b = BytesMut::new();
+    if v >= 3 {
+        b.put_i32(0);
+    }
+    b.put_array_len(1, c);
+    b.put_string("orders", c);
+    b.put_array_len(2, c);
+    for (index, error) in [(0, 0), (1, 22)] {
+        b.put_i32(index);
+        b.put_i16(error);
+        tags(&mut b, c);
+    }
+    b.put_tagged_fields_if(c);
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn offset_fetch_topics(b: &mut BytesMut, v: i16) {
+    let c = v >= 6;
+    b.put_array_len(1, c);
+    b.put_string("orders", c);
+    b.put_array_len(2, c);
+    for (index, offset, metadata) in [(0, 42, Some("")), (1, -1, None)] {
+        b.put_i32(index);
+        b.put_i64(offset);
+        if v >= 5 {
+            b.put_i32(3);
+        }
+        b.put_nullable_string(metadata, c);
+        b.put_i16(0);
+        tags(b, c);
+    }
+    b.put_tagged_fields_if(c);
+}
+
+fn offset_fetch(v: i16) -> Bytes {
+    let c = v >= 6;
+    let mut b = BytesMut::new();
+    if v >= 3 {
+        b.put_i32(0);
+    }
+    if v >= 8 {
+        b.put_array_len(1, c);
+        b.put_string("orders-consumers", c);
+        offset_fetch_topics(&mut b, v);
+        b.put_i16(0);
+        b.put_tagged_fields_if(c);
+    } else {
+        offset_fetch_topics(&mut b, v);
+        if v >= 2 {
+            b.put_i16(0);
+        }
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn find_coordinator(v: i16) -> Bytes {
+    let c = v >= 3;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    if v >= 4 {
+        b.put_array_len(1, c);
+        b.put_string("orders-consumers", c);
+    } else {
+        b.put_i16(0);
+        if v >= 1 {
+            b.put_nullable_string(None, c);
+        }
+    }
+    b.put_i32(1);
+    b.put_string("b1.example", c);
+    b.put_i32(9092);
+    if v >= 4 {
+        b.put_i16(0);
+        b.put_nullable_string(None, c);
+        tags(&mut b, c);
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn join_group(v: i16) -> Bytes {
+    let c = v >= 6;
+    let mut b = BytesMut::new();
+    if v >= 2 {
+        b.put_i32(0);
+    }
+    b.put_i16(0);
+    b.put_i32(3);
+    if v >= 7 {
+        b.put_nullable_string(Some("consumer"), c);
+    }
+    b.put_nullable_string(Some("range"), c);
+    b.put_string("m-1", c);
+    if v >= 9 {
+        b.put_bool(false);
+    }
+    b.put_string("m-1", c);
+    b.put_array_len(2, c);
+    for (member, instance) in [("m-1", Some("web-1")), ("m-2", None)] {
+        b.put_string(member, c);
+        if v >= 5 {
+            b.put_nullable_string(instance, c);
+        }
+        let metadata = ConsumerProtocolSubscription::new(vec!["orders".into()]).encode(3);
+        b.put_nullable_bytes(Some(&metadata), c);
+        tags(&mut b, c);
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn heartbeat(v: i16) -> Bytes {
+    let c = v >= 4;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    b.put_i16(27);
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn leave_group(v: i16) -> Bytes {
+    let c = v >= 4;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    b.put_i16(0);
+    if v >= 3 {
+        b.put_array_len(2, c);
+        for (member, instance, error) in [("m-1", Some("web-1"), 0), ("", None, 25)] {
+            b.put_string(member, c);
+            b.put_nullable_string(instance, c);
+            b.put_i16(error);
+            tags(&mut b, c);
+        }
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn sync_group(v: i16) -> Bytes {
+    let c = v >= 4;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    b.put_i16(0);
+    if v >= 5 {
+        b.put_nullable_string(Some("consumer"), c);
+        b.put_nullable_string(Some("range"), c);
+    }
+    b.put_nullable_bytes(Some(&assignment()), c);
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn describe_groups(v: i16) -> Bytes {
+    let c = v >= 5;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    b.put_array_len(1, c);
+    b.put_i16(0);
+    b.put_string("orders-consumers", c);
+    b.put_string("Stable", c);
+    b.put_string("consumer", c);
+    b.put_string("range", c);
+    b.put_array_len(1, c);
+    b.put_string("m-1", c);
+    if v >= 4 {
+        b.put_nullable_string(Some("web-1"), c);
+    }
+    b.put_string("kafka_rs", c);
+    b.put_string("/10.0.0.7", c);
+    let metadata = ConsumerProtocolSubscription::new(vec!["orders".into()]).encode(3);
+    b.put_nullable_bytes(Some(&metadata), c);
+    b.put_nullable_bytes(Some(&assignment()), c);
+    tags(&mut b, c);
+    if v >= 3 {
+        b.put_i32(i32::MIN);
+    }
+    tags(&mut b, c);
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn list_groups(v: i16) -> Bytes {
+    let c = v >= 3;
+    let mut b = BytesMut::new();
+    if v >= 1 {
+        b.put_i32(0);
+    }
+    b.put_i16(0);
+    b.put_array_len(2, c);
+    for (group, protocol_type, state) in [
+        ("orders-consumers", "consumer", "Stable"),
+        ("o", "", "Empty"),
+    ] {
+        b.put_string(group, c);
+        b.put_string(protocol_type, c);
+        if v >= 4 {
+            b.put_string(state, c);
+        }
+        tags(&mut b, c);
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
+fn init_producer_id(v: i16) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i32(0);
+    b.put_i16(0);
+    b.put_i64(4000);
+    b.put_i16(0);
+    tags(&mut b, v >= 2);
+    b.freeze()
+}
+
+/// A consumer-protocol assignment of two partitions with user data.
+fn assignment() -> Bytes {
+    ConsumerProtocolAssignment {
+        assigned_partitions: vec![TopicPartitions {
+            topic: "orders".into(),
+            partitions: vec![0, 1],
+        }],
+        user_data: Some(Bytes::from_static(b"gen-3")),
+    }
+    .encode(3)
+}
+
 /// A response frame without its size prefix: correlation id, header tags (header v1), body.
 fn frame_contents<R: Request>(version: i16, body: &[u8]) -> Vec<u8> {
     let mut b = BytesMut::new();
@@ -323,8 +572,10 @@ fn main() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let responses = corpus.join("responses");
     let frames = corpus.join("frames");
+    let consumer_protocol = corpus.join("consumer_protocol");
     fs::create_dir_all(&responses).unwrap();
     fs::create_dir_all(&frames).unwrap();
+    fs::create_dir_all(&consumer_protocol).unwrap();
 
     macro_rules! seeds {
         ($req:ty, $kind:expr, $encode:ident, [$($v:expr),*]) => {$(
@@ -336,20 +587,45 @@ fn main() {
     seeds!(FetchRequest<'static>, 1, fetch, [4, 11, 12]);
     seeds!(ListOffsetsRequest<'static>, 2, list_offsets, [1, 6]);
     seeds!(MetadataRequest<'static>, 3, metadata, [1, 9, 12]);
-    seeds!(ApiVersionsRequest<'static>, 4, api_versions, [0, 3]);
-    seeds!(CreateTopicsRequest<'static>, 5, create_topics, [2, 7]);
-    seeds!(DeleteTopicsRequest<'static>, 6, delete_topics, [1, 6]);
-    seeds!(DescribeConfigsRequest<'static>, 7, describe_configs, [1, 4]);
+    seeds!(OffsetCommitRequest<'static>, 4, offset_commit, [2, 8]);
+    seeds!(OffsetFetchRequest<'static>, 5, offset_fetch, [1, 5, 7, 8]);
+    seeds!(
+        FindCoordinatorRequest<'static>,
+        6,
+        find_coordinator,
+        [0, 2, 3, 4]
+    );
+    seeds!(JoinGroupRequest<'static>, 7, join_group, [2, 5, 7, 9]);
+    seeds!(HeartbeatRequest<'static>, 8, heartbeat, [0, 4]);
+    seeds!(LeaveGroupRequest<'static>, 9, leave_group, [2, 3, 5]);
+    seeds!(SyncGroupRequest<'static>, 10, sync_group, [2, 4, 5]);
+    seeds!(
+        DescribeGroupsRequest<'static>,
+        11,
+        describe_groups,
+        [2, 4, 5]
+    );
+    seeds!(ListGroupsRequest<'static>, 12, list_groups, [2, 4]);
+    seeds!(ApiVersionsRequest<'static>, 13, api_versions, [0, 3]);
+    seeds!(CreateTopicsRequest<'static>, 14, create_topics, [2, 7]);
+    seeds!(DeleteTopicsRequest<'static>, 15, delete_topics, [1, 6]);
+    seeds!(InitProducerIdRequest<'static>, 16, init_producer_id, [0, 4]);
+    seeds!(
+        DescribeConfigsRequest<'static>,
+        17,
+        describe_configs,
+        [1, 4]
+    );
     seeds!(
         CreatePartitionsRequest<'static>,
-        8,
+        18,
         create_partitions,
         [0, 2]
     );
     let unsupported = api_versions_unsupported();
     response_seeds::<ApiVersionsRequest<'static>>(
         &responses,
-        4,
+        13,
         3,
         &unsupported,
         "ApiVersions-v3-unsupported",
@@ -388,4 +664,24 @@ fn main() {
     for (name, bytes) in seeds {
         fs::write(frames.join(name), bytes).unwrap();
     }
+    // `consumer_protocol` seeds: a kind byte (0 subscription, 1 assignment), then the bytes.
+    let mut subscription = ConsumerProtocolSubscription::new(vec!["orders".into(), "t".into()]);
+    subscription.user_data = Some(Bytes::from_static(b"sticky"));
+    subscription.owned_partitions = vec![TopicPartitions {
+        topic: "orders".into(),
+        partitions: vec![0, 2],
+    }];
+    subscription.generation_id = 4;
+    subscription.rack_id = Some("eu-west-1a".into());
+    for v in 0..=3 {
+        let mut seed = vec![0];
+        seed.extend_from_slice(&subscription.encode(v));
+        fs::write(consumer_protocol.join(format!("subscription-v{v}")), seed).unwrap();
+    }
+    fs::write(
+        consumer_protocol.join("assignment-v3"),
+        [&[1][..], &assignment()].concat(),
+    )
+    .unwrap();
+    fs::write(consumer_protocol.join("assignment-empty"), [1]).unwrap();
 }

@@ -2,7 +2,7 @@
 //! versions it negotiates, through the public `Request::decode_response` entry point.
 //!
 //! Input: `[kind, mode_and_version, rest...]`.
-//! * `kind % 9` indexes [`DECODERS`] (ordered by API key).
+//! * `kind % DECODERS.len()` indexes [`DECODERS`] (ordered by API key).
 //! * The low 7 bits of the second byte pick the version within the API's supported range. Its
 //!   high bit picks what `rest` is: clear, a bare response body; set, a whole response frame
 //!   (after the size prefix), read as the connection does: `split_response`, then the header's
@@ -28,8 +28,13 @@ use kafka_rs_core::protocol::frame::{response_header_has_tags, split_response};
 use kafka_rs_core::protocol::messages::{
     api_versions::ApiVersionsRequest, create_partitions::CreatePartitionsRequest,
     create_topics::CreateTopicsRequest, delete_topics::DeleteTopicsRequest,
-    describe_configs::DescribeConfigsRequest, fetch::FetchRequest,
-    list_offsets::ListOffsetsRequest, metadata::MetadataRequest, produce::ProduceRequest,
+    describe_configs::DescribeConfigsRequest, describe_groups::DescribeGroupsRequest,
+    fetch::FetchRequest, find_coordinator::FindCoordinatorRequest, heartbeat::HeartbeatRequest,
+    init_producer_id::InitProducerIdRequest, join_group::JoinGroupRequest,
+    leave_group::LeaveGroupRequest, list_groups::ListGroupsRequest,
+    list_offsets::ListOffsetsRequest, metadata::MetadataRequest,
+    offset_commit::OffsetCommitRequest, offset_fetch::OffsetFetchRequest, produce::ProduceRequest,
+    sync_group::SyncGroupRequest,
 };
 use largest_alloc::{largest_allocation_during, LargestAlloc};
 use libfuzzer_sys::fuzz_target;
@@ -39,9 +44,10 @@ static ALLOC: LargestAlloc = LargestAlloc;
 
 /// Every array element takes at least one byte on the wire, but decoded data may outgrow its
 /// encoding: a 3-byte compact topic entry becomes a 48-byte struct, a 4-byte DeleteTopics result a
-/// 72-byte one, and a growing `Vec` doubles its capacity, so the largest legitimate allocation is
-/// about 36 times the input. Reserving memory for an announced element count before the elements
-/// are read costs up to `size_of` of the element (96 bytes for a fetch partition) per byte.
+/// 72-byte one, a 3-byte compact ListGroups entry a 72-byte one, and a growing `Vec` doubles its
+/// capacity, so the largest legitimate allocation is about 48 times the input. What `Reader::array`
+/// reserves for an announced element count before reading the elements is capped at the bytes
+/// left, so it stays below that.
 const ALLOC_PER_BYTE: usize = 64;
 /// Room for small fixed allocations (error messages, a `Vec`'s minimum capacity).
 const SLACK: usize = 1024;
@@ -49,14 +55,24 @@ const SLACK: usize = 1024;
 type Decoder = fn(Bytes, u8, bool);
 
 /// One entry per API, ordered by API key (the seed generator uses the same order).
-const DECODERS: [Decoder; 9] = [
+const DECODERS: [Decoder; 19] = [
     check::<ProduceRequest<'static>>,
     check::<FetchRequest<'static>>,
     check::<ListOffsetsRequest<'static>>,
     check::<MetadataRequest<'static>>,
+    check::<OffsetCommitRequest<'static>>,
+    check::<OffsetFetchRequest<'static>>,
+    check::<FindCoordinatorRequest<'static>>,
+    check::<JoinGroupRequest<'static>>,
+    check::<HeartbeatRequest<'static>>,
+    check::<LeaveGroupRequest<'static>>,
+    check::<SyncGroupRequest<'static>>,
+    check::<DescribeGroupsRequest<'static>>,
+    check::<ListGroupsRequest<'static>>,
     check::<ApiVersionsRequest<'static>>,
     check::<CreateTopicsRequest<'static>>,
     check::<DeleteTopicsRequest<'static>>,
+    check::<InitProducerIdRequest<'static>>,
     check::<DescribeConfigsRequest<'static>>,
     check::<CreatePartitionsRequest<'static>>,
 ];

@@ -16,7 +16,7 @@
 //! ([`LeaveGroupRequest::min_version`]); below v5 the `reason` is left out (it is only logged by
 //! the broker).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::protocol::api::{ApiKey, Request};
 use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
@@ -143,6 +143,7 @@ impl Request for LeaveGroupRequest<'_> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
     use bytes::Bytes;
 
     use super::super::test_support::{
