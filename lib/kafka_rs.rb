@@ -17,6 +17,8 @@ require_relative "kafka_rs/broker_info"
 require_relative "kafka_rs/producer"
 require_relative "kafka_rs/delivery_handle"
 require_relative "kafka_rs/async_producer"
+require_relative "kafka_rs/fetched_batch"
+require_relative "kafka_rs/consumer"
 require_relative "kafka_rs/client"
 
 module KafkaRs

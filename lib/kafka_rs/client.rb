@@ -75,6 +75,15 @@ module KafkaRs
       Producer.new(client: self, native_client: @native, **options)
     end
 
+    # A member of consumer group `group_id`; see {Consumer#initialize} for the options
+    # (ruby-kafka's names).
+    #
+    # @return [KafkaRs::Consumer]
+    def consumer(group_id:, **options)
+      check_open!
+      Consumer.new(client: self, native_client: @native, group_id: group_id, **options)
+    end
+
     # A producer that sends in the background; see {AsyncProducer#initialize} for the options
     # (ruby-kafka's `async_producer` keywords, plus the buffered producer's).
     #

@@ -110,6 +110,12 @@ module KafkaRs
       end
     end
 
+    def string!(value, name)
+      raise TypeError, "#{name} must be a String, got #{class_name(value)}" unless value.is_a?(String)
+
+      value
+    end
+
     def positive_number!(value, name, allow_zero: false)
       raise TypeError, "#{name} must be a Numeric, got #{value.class}" unless value.is_a?(Numeric)
       if value.negative? || (!allow_zero && value.zero?)

@@ -494,7 +494,7 @@ fn record_to_ruby(
     ))
 }
 
-fn partition_to_ruby(ruby: &Ruby, part: &FetchedPartition) -> Result<RArray, Error> {
+pub(crate) fn partition_to_ruby(ruby: &Ruby, part: &FetchedPartition) -> Result<RArray, Error> {
     let class = ruby.get_inner(&FETCHED_MESSAGE);
     let topic = ruby.str_new(&part.topic);
     topic.freeze();

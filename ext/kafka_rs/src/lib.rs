@@ -14,6 +14,7 @@ use magnus::{prelude::*, Error, Ruby};
 pub mod args;
 pub mod async_producer;
 pub mod client;
+pub mod consumer;
 pub mod delivery_handle;
 pub mod errors;
 pub mod gvl;
@@ -38,6 +39,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     client::init(ruby, native)?;
     producer::init(ruby, native)?;
     async_producer::init(ruby, native)?;
+    consumer::init(ruby, native)?;
     delivery_handle::init(ruby, native)?;
     Ok(())
 }

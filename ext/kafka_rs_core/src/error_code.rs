@@ -383,6 +383,17 @@ impl ErrorCode {
         self.info().is_some_and(|info| info.retriable)
     }
 
+    /// Whether the group (or transaction) coordinator must be looked up again: it moved, is not
+    /// there, or is still loading.
+    pub fn is_coordinator_error(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::NOT_COORDINATOR
+                | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+        )
+    }
+
     /// Whether, after this error, the client must refresh its cluster metadata (partition leaders,
     /// brokers, controller, topic ids) or look the group/transaction coordinator up again before
     /// retrying.

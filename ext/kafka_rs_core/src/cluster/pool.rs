@@ -61,6 +61,9 @@ fn pseudo_random_unit() -> f64 {
 pub enum Lane {
     General,
     Fetch,
+    /// One consumer's group requests to its coordinator: a JoinGroup parks for up to the
+    /// rebalance timeout, which must hold neither other traffic nor another group's heartbeats.
+    Group(u64),
 }
 
 impl Lane {
@@ -68,6 +71,7 @@ impl Lane {
         match self {
             Lane::General => "general",
             Lane::Fetch => "fetch",
+            Lane::Group(_) => "group",
         }
     }
 }

@@ -205,6 +205,18 @@ impl Client {
             .collect())
     }
 
+    /// One Fetch request to `leader` for `cursors` (which it leads): the outer error fails the
+    /// request, the inner ones are per partition, in the order of `cursors`. No retries.
+    pub async fn fetch_leader(
+        &self,
+        leader: i32,
+        cursors: &[PartitionCursor],
+        opts: FetchOptions,
+    ) -> Result<Vec<Result<FetchedPartition>>> {
+        let batch: Vec<(usize, PartitionCursor)> = cursors.iter().cloned().enumerate().collect();
+        self.fetch_from(leader, &batch, opts).await
+    }
+
     /// One Fetch request to one leader. The outer error is a request failure (all partitions);
     /// the inner ones are per partition, in the order of `batch`.
     async fn fetch_from(

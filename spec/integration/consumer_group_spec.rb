@@ -1,0 +1,196 @@
+# frozen_string_literal: true
+
+require_relative "support"
+require "logger"
+require "stringio"
+
+# Consumer groups against the real broker: membership, offsets, rebalancing callbacks, the
+# processing loop's error and stop semantics, pause/resume/seek.
+RSpec.describe "consumer groups", :integration do
+  include IntegrationHelpers
+
+  let(:kafka) do
+    ENV["KAFKA_RS_SPEC_LOG"] ? KafkaRs.new([IntegrationHelpers::BROKER], logger: Logger.new($stderr, level: :info)) : IntegrationHelpers.client
+  end
+  let(:group) { "spec-group-#{SecureRandom.hex(4)}" }
+  # Short timeouts so that rebalances in these specs take a second or two, not thirty.
+  let(:fast) { { session_timeout: 6, heartbeat_interval: 0.5, rebalance_timeout: 10, offset_commit_interval: 0.2 } }
+
+  after do
+    drop_topics(kafka)
+    kafka.close
+  end
+
+  def produce(topic, values, partitions: 1)
+    p = kafka.producer
+    values.each_with_index { |v, i| p.produce(v, topic: topic, partition: i % partitions) }
+    p.deliver_messages
+  end
+
+  # Runs each_message in a thread until `count` messages were seen (or `timeout` passed), then
+  # stops the consumer; returns the messages.
+  def consume(consumer, count, timeout: 30, &each)
+    seen = Queue.new
+    thread = Thread.new do
+      consumer.each_message do |m|
+        each&.call(m)
+        seen << m
+        consumer.stop if seen.size >= count
+      end
+    end
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    sleep 0.05 while seen.size < count && thread.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    consumer.stop
+    thread.join(15) || raise("the consumer did not stop")
+    Array.new(seen.size) { seen.pop }
+  end
+
+  it "reads every partition, commits after processing, and a restarted member resumes after the commit" do
+    topic = new_topic(kafka, partitions: 3)
+    produce(topic, (1..30).map { |i| "m#{i}" }, partitions: 3)
+    first = consume(kafka.consumer(group_id: group, **fast).tap { |c| c.subscribe(topic) }, 30)
+    expect(first.map(&:value)).to match_array((1..30).map { |i| "m#{i}" })
+    expect(first.group_by(&:partition).transform_values { |ms| ms.map(&:offset) })
+      .to eq(0 => (0..9).to_a, 1 => (0..9).to_a, 2 => (0..9).to_a)
+
+    produce(topic, (31..36).map { |i| "m#{i}" }, partitions: 3)
+    second = consume(kafka.consumer(group_id: group, **fast).tap { |c| c.subscribe(topic) }, 6, timeout: 20)
+    expect(second.map(&:value)).to match_array((31..36).map { |i| "m#{i}" })
+  end
+
+  it "lets two groups read the same topic independently" do
+    topic = new_topic(kafka, partitions: 2)
+    produce(topic, %w[a b c d], partitions: 2)
+    got = [group, "#{group}-other"].map do |g|
+      consume(kafka.consumer(group_id: g, **fast).tap { |c| c.subscribe(topic) }, 4).map(&:value).sort
+    end
+    expect(got).to eq([%w[a b c d], %w[a b c d]])
+  end
+
+  it "splits the partitions between two members and runs the callbacks on the consumer's thread" do
+    topic = new_topic(kafka, partitions: 4)
+    events = Queue.new
+    members = Array.new(2) do |i|
+      kafka.consumer(group_id: group, **fast).tap do |c|
+        c.subscribe(topic)
+        c.on_partitions_assigned { |tps| events << [i, :assigned, tps, Thread.current] }
+        c.on_partitions_revoked { |tps| events << [i, :revoked, tps, Thread.current] }
+      end
+    end
+    seen = Queue.new
+    threads = members.each_with_index.map do |c, i|
+      Thread.new { c.each_message { |m| seen << [i, m.partition, m.value] } }
+    end
+    # Wait until both members own partitions, then produce one message per partition.
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    sleep 0.1 until members.all? { |c| c.assignment.values.flatten.any? } ||
+                    Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    assignments = members.map { |c| c.assignment.fetch(topic, []) }
+    expect(assignments.flatten.sort).to eq([0, 1, 2, 3])
+    expect(assignments.map(&:size)).to eq([2, 2])
+    produce(topic, %w[p0 p1 p2 p3], partitions: 4)
+    sleep 0.05 until seen.size >= 4 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    members.each(&:stop)
+    threads.each { |t| t.join(15) }
+    got = Array.new(seen.size) { seen.pop }
+    expect(got.map(&:last).sort).to eq(%w[p0 p1 p2 p3])
+    got.each { |(member, partition, _)| expect(assignments[member]).to include(partition) }
+    log = Array.new(events.size) { events.pop }
+    expect(log.select { |e| e[1] == :assigned }.map { |e| e[3] }).to all(satisfy { |t| threads.include?(t) })
+  end
+
+  it "raises ProcessingError for a failing block and commits only the messages before it" do
+    topic = new_topic(kafka)
+    produce(topic, %w[ok1 ok2 bad ok3])
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    error = nil
+    begin
+      consumer.each_message { |m| raise ArgumentError, "cannot take #{m.value}" if m.value == "bad" }
+    rescue KafkaRs::ProcessingError => e
+      error = e
+    end
+    expect([error.topic, error.partition, error.offset]).to eq([topic, 0, 2])
+    expect(error.cause).to be_a(ArgumentError).and(have_attributes(message: "cannot take bad"))
+    again = consume(kafka.consumer(group_id: group, **fast).tap { |c| c.subscribe(topic) }, 2)
+    expect(again.map(&:value)).to eq(%w[bad ok3])
+  end
+
+  it "yields FetchedBatches with each_batch" do
+    topic = new_topic(kafka)
+    produce(topic, %w[x y z])
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    batches = []
+    consumer.each_batch do |batch|
+      batches << batch
+      consumer.stop if batches.sum { |b| b.messages.size } >= 3
+    end
+    expect(batches.flat_map { |b| b.messages.map(&:value) }).to eq(%w[x y z])
+    last = batches.last
+    expect([last.topic, last.partition, last.highwater_mark_offset, last.offset_lag]).to eq([topic, 0, 3, 0])
+    expect(batches.first.first_offset).to eq(0)
+  end
+
+  it "pauses, resumes and seeks a partition" do
+    topic = new_topic(kafka, partitions: 2)
+    produce(topic, %w[a0 a1]) # partition 0
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    seen = []
+    seen_while_paused = nil
+    step = :start
+    Timeout.timeout(30) do
+      consumer.each_message do |m|
+        seen << m.value
+        case step
+        when :start
+          # Partition 0 paused after a0: partition 1's messages come, a1 does not.
+          consumer.pause(topic, 0)
+          expect(consumer.paused?(topic, 0)).to be(true)
+          kafka.producer.tap { |p| %w[b0 b1].each { |v| p.produce(v, topic: topic, partition: 1) } }.deliver_messages
+          step = :paused
+        when :paused
+          if seen.include?("b1")
+            seen_while_paused = seen.dup
+            consumer.resume(topic, 0)
+            step = :resumed
+          end
+        when :resumed
+          if m.value == "a1"
+            consumer.seek(topic, 0, 0)
+            step = :sought
+          end
+        when :sought
+          consumer.stop if seen.count("a1") == 2
+        end
+      end
+    end
+    expect(seen_while_paused).to eq(%w[a0 b0 b1])
+    expect(seen).to eq(%w[a0 b0 b1 a1 a0 a1])
+  end
+
+  it "stops from another thread promptly while waiting on an empty topic" do
+    topic = new_topic(kafka)
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    thread = Thread.new { consumer.each_message { |_m| nil } }
+    sleep 0.05 until consumer.running?
+    sleep 1
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    consumer.stop
+    expect(thread.join(10)).to be_truthy
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
+  end
+
+  it "rejects bad options naming them" do
+    expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
+    expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }
+      .to raise_error(ArgumentError, /heartbeat_interval/)
+    expect { kafka.consumer(group_id: group, assignment_strategy: "sticky-ish") }
+      .to raise_error(ArgumentError, /assignment_strategy/)
+    c = kafka.consumer(group_id: group)
+    expect { c.subscribe(42) }.to raise_error(TypeError, /topic/)
+    expect { c.each_message { nil } }.to raise_error(ArgumentError, /subscribe/)
+  end
+end
