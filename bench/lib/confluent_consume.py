@@ -47,10 +47,10 @@ def main():
     deadline = t0 + deadline_secs
     secs = cpu = None
     while seen < total:
+        if time.perf_counter() > deadline:
+            break
         msgs = consume(num_messages=batch, timeout=1.0)
         if not msgs:
-            if time.perf_counter() > deadline:
-                break
             continue
         if first_message is None:
             first_message = time.perf_counter() - t0
