@@ -508,7 +508,7 @@ impl FetchedRecords {
     /// skipped until that producer's abort marker (a control batch), as the Java client does.
     pub fn skipping_aborted(mut self, mut aborted: Vec<(i64, i64)>) -> FetchedRecords {
         // Taken in offset order; the last entry is the next to start.
-        aborted.sort_by(|a, b| b.1.cmp(&a.1));
+        aborted.sort_by_key(|a| std::cmp::Reverse(a.1));
         self.aborted = aborted;
         self
     }
