@@ -136,6 +136,7 @@ module KafkaRs
           end
           @positions[tp] = message.offset + 1
           mark_message_as_processed(message) if automatically_mark_as_processed
+          progress
           # Paused or sought from the block: the rest of this batch is not this partition's next.
           break if @stop_requested || @moved.include?(tp)
         end
@@ -156,6 +157,7 @@ module KafkaRs
         end
         @positions[[batch.topic, batch.partition]] = batch.last_offset + 1
         mark_message_as_processed(batch.messages.last) if automatically_mark_as_processed
+        progress(force: true)
       end
     end
 
@@ -383,6 +385,17 @@ module KafkaRs
                                                        rebalance_timeout: @rebalance_timeout)
     end
 
+    # Between messages (every 16, or after each batch): the poll deadline moves on (ruby-kafka
+    # heartbeats between messages: only a single slow message counts against the rebalance
+    # timeout, not a whole fetch's worth) and commits that are due go out.
+    def progress(force: false)
+      @progress = (@progress || 0) + 1
+      return unless force || (@progress & 15).zero?
+
+      @native.touch
+      commit_if_due
+    end
+
     def commit_if_due
       return if @uncommitted.zero?
 
@@ -399,9 +412,24 @@ module KafkaRs
     def commit_in_loop
       commit_offsets
     rescue ProtocolError => e
-      raise unless GENERATION_ERRORS.include?(e.class.name.split("::").last)
+      if GENERATION_ERRORS.include?(e.class.name.split("::").last)
+        @client.logger&.warn("kafka_rs") { "group #{@group_id}: offsets not committed (#{e.message}); joining again" }
+      elsif e.retriable?
+        commit_failed(e)
+      else
+        raise
+      end
+    rescue ConnectionError => e
+      commit_failed(e)
+    end
 
-      @client.logger&.warn("kafka_rs") { "group #{@group_id}: offsets not committed (#{e.message}); joining again" }
+    # A commit that may succeed later (the coordinator moved or is loading, the connection
+    # broke): the offsets stay marked and go out with the next commit.
+    def commit_failed(error)
+      @last_commit = monotonic
+      @client.logger&.warn("kafka_rs") do
+        "group #{@group_id}: committing offsets failed (#{error.class}: #{error.message}); retrying with the next commit"
+      end
     end
 
     def run_callbacks(callbacks, partitions)

@@ -197,6 +197,16 @@ impl GroupConsumer {
         }
     }
 
+    /// The host is making progress through the data it took (ruby-kafka heartbeats between
+    /// messages): the poll deadline counts from now.
+    pub fn touch(&self) {
+        *self
+            .inner
+            .last_poll
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
     /// Wakes a poll that waits for data (a stop, a rebalance).
     pub fn interrupt(&self) {
         self.inner.prefetcher.interrupt();
@@ -553,6 +563,12 @@ impl GroupConsumer {
             st.owned = assigned;
             // The host commits what it processed of these when it gets the Revoked event.
             st.revoked.extend(lost.iter().cloned());
+            // A gained partition starts from its committed offset: nothing marked before (in
+            // an earlier ownership) may be committed over it.
+            for tp in &gained {
+                st.marked.remove(tp);
+                st.committed.remove(tp);
+            }
             for (tp, o) in &committed {
                 st.committed.insert(tp.clone(), *o);
             }
