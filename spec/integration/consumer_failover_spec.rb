@@ -78,7 +78,8 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
           sleep 0.2
           retry
         end
-        values.each { |v| delivered << v }
+        acked = ConsumerProcesses.now
+        values.each { |v| delivered << [v, acked] }
         sleep 0.1
       end
     ensure
@@ -93,7 +94,8 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
     restart_killed_node
     restarted = ConsumerProcesses.now - t_kill
     producing.join
-    produced = Array.new(delivered.size) { delivered.pop }
+    acked_at = Array.new(delivered.size) { delivered.pop }.to_h
+    produced = acked_at.keys
     wait_until("the member processes every delivered message", timeout: 60) do
       (produced.to_set - member.processed.map(&:value)).empty? || !member.alive?
     end
@@ -105,10 +107,15 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
     expect(produced.to_set - records.map(&:value).to_set).to be_empty
     expect(member.events.map { |e| e["event"] }).not_to include("error")
     duplicates = duplicates_in(records)
+    # How long after its acknowledgement each message was first processed: the consumer's own
+    # delay, apart from the producer's (which also waits for the dead broker's partitions).
+    lag = records.group_by(&:partition).sort.to_h do |p, rs|
+      [p, rs.group_by(&:value).map { |v, copies| copies.map(&:at).min - acked_at.fetch(v) }.max.round(1)]
+    end
     note format("\ncoordinator failover: node %d (coordinator) SIGKILLed after %d of %d messages were processed, " \
                 "restarted %.1fs later; coordinator now node %d (%s); every message processed, %d duplicates; " \
-                "%.1fs in all",
-                node, before_kill, produced.size, restarted, new_node, state_after, duplicates.size,
+                "longest delay from acknowledgement to processing per partition %s s; %.1fs in all",
+                node, before_kill, produced.size, restarted, new_node, state_after, duplicates.size, lag.inspect,
                 ConsumerProcesses.now - t0)
   end
 end

@@ -16,7 +16,8 @@ module ConsumerProcesses
   # timeout), a rebalance takes a second or two.
   FAST = { session_timeout: 6, heartbeat_interval: 0.5, rebalance_timeout: 10, offset_commit_interval: 0.2 }.freeze
 
-  Processed = Struct.new(:partition, :offset, :value)
+  # `at`: when the child had processed it (CLOCK_MONOTONIC, comparable with {now}).
+  Processed = Struct.new(:partition, :offset, :at, :value)
 
   def self.now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
@@ -91,8 +92,8 @@ module ConsumerProcesses
 
     def processed
       lines(@processed_path).map do |l|
-        partition, offset, value = l.split(" ", 3)
-        Processed.new(Integer(partition), Integer(offset), value)
+        partition, offset, at, value = l.split(" ", 4)
+        Processed.new(Integer(partition), Integer(offset), Float(at), value)
       end
     end
 
@@ -159,13 +160,13 @@ module ConsumerProcesses
       Child.new(name: name, dir: child_dir, **kwargs).tap { |c| children << c }
     end
 
-    # Stops every child still running, keeps the directory when the example failed (its path is
-    # printed), removes it otherwise.
+    # Stops every child still running, keeps the directory when the example failed or
+    # KAFKA_RS_SPEC_KEEP_CHILDREN=1 (its path is printed), removes it otherwise.
     def stop_children(example)
       children.each { |c| c.stop(timeout: 10) }
       return unless @child_dir
 
-      if example.exception
+      if example.exception || ENV["KAFKA_RS_SPEC_KEEP_CHILDREN"] == "1"
         warn "\nconsumer children's files (logs, events, processed) kept in #{@child_dir}"
       else
         FileUtils.rm_rf(@child_dir)

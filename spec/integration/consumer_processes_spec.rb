@@ -105,10 +105,13 @@ RSpec.describe "consumer group members in separate processes", :integration do
       expect(offset).to be_between(windows[p][:resumed], windows[p][:processed_to] - 1)
     end
     expect(duplicates.values).to all(eq(2))
+    resumed_after = survivors.flat_map(&:processed).select { |r| victim_owned.include?(r.partition) }.map(&:at).min - t_kill
     note format("\n3 processes, 6 partitions: stable after %.1fs; %d messages; takeover %.1fs after the SIGKILL " \
-                "(session timeout %ds); %d duplicates (victim's partitions %s: last logged commit -> processed up to " \
+                "(session timeout %ds), first message of the victim's partitions processed %.1fs after it; " \
+                "%d duplicates (victim's partitions %s: last logged commit -> processed up to " \
                 "-> survivors resumed at %s); %.1fs in all",
-                t_stable - t0, produced.size, takeover, ConsumerProcesses::FAST[:session_timeout], duplicates.size,
+                t_stable - t0, produced.size, takeover, ConsumerProcesses::FAST[:session_timeout], resumed_after,
+                duplicates.size,
                 victim_owned.inspect, windows.transform_values { |w| w.values_at(:committed, :processed_to, :resumed) }.inspect,
                 ConsumerProcesses.now - t0)
   end

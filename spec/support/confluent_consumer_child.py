@@ -2,7 +2,8 @@
 spec/support/consumer_child.rb in the mixed-group spec (spec/integration/consumer_interop_spec.rb).
 
 Takes the same JSON settings and writes the same files, each line flushed at once:
-- "processed": "<partition> <offset> <value>" per message, after its processing;
+- "processed": "<partition> <offset> <CLOCK_MONOTONIC seconds> <value>" per message, after its
+  processing;
 - "events": JSON lines {"event": "assigned"|"revoked", "partitions": [...], "assignment": [...]},
   {"event": "committed", "offsets": {...}} (librdkafka's auto-commit callback),
   {"event": "stopped"}, {"event": "error", ...}.
@@ -99,7 +100,7 @@ try:
             continue
         if delay > 0:
             time.sleep(delay)
-        processed.write("%d %d %s\n" % (m.partition(), m.offset(), m.value().decode()))
+        processed.write("%d %d %.4f %s\n" % (m.partition(), m.offset(), time.monotonic(), m.value().decode()))
         consumer.store_offsets(message=m)
     consumer.close()
     event(event="stopped")

@@ -5,7 +5,8 @@
 #
 # It joins `group` on `topic` with the given consumer options and writes, each line flushed at
 # once (so a SIGKILL loses nothing it did):
-# - to `processed`: "<partition> <offset> <value>" for every message, after its processing;
+# - to `processed`: "<partition> <offset> <CLOCK_MONOTONIC seconds> <value>" for every message,
+#   after its processing;
 # - to `events`: one JSON object a line:
 #   {"event":"assigned"|"revoked","partitions":[...],"assignment":[...],"t":...} from the
 #   rebalance callbacks ("assignment": what the member owns afterwards),
@@ -57,7 +58,7 @@ trap("TERM") { consumer.stop }
 begin
   consumer.each_message(max_wait_time: 0.5) do |m|
     sleep delay if delay.positive?
-    processed.write("#{m.partition} #{m.offset} #{m.value}\n")
+    processed.write("#{m.partition} #{m.offset} #{clock.call.round(4)} #{m.value}\n")
     last[m.partition] = m.offset + 1
   end
   event.call(event: "stopped")
