@@ -281,6 +281,23 @@ RSpec.describe "consumer groups", :integration do
     expect(got.map(&:value)).to eq(["three"])
   end
 
+  it "keeps a caught-up consumer's long polls off the client's other fetches" do
+    topic = new_topic(kafka)
+    other = new_topic(kafka)
+    produce(other, %w[o])
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    thread = Thread.new { consumer.each_message(max_wait_time: 5) { |_m| nil } }
+    sleep 0.05 until consumer.assignment.any?
+    sleep 0.5 # the prefetcher is parked in a 5 s long poll on the empty topic now
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    expect(kafka.fetch_messages(topic: other, partition: 0, offset: 0, max_wait_time: 5).map(&:value)).to eq(["o"])
+    # Not behind the consumer's parked fetch (which would hold it for up to 5 s).
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2.5
+    consumer.stop
+    thread.join(10)
+  end
+
   it "rejects bad options naming them" do
     expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
     expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }

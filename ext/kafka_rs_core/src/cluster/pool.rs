@@ -61,6 +61,9 @@ fn pseudo_random_unit() -> f64 {
 pub enum Lane {
     General,
     Fetch,
+    /// One consumer's prefetcher: its long polls hold neither the client's other fetches nor
+    /// another consumer's.
+    Prefetch(u64),
     /// One consumer's group requests to its coordinator: a JoinGroup parks for up to the
     /// rebalance timeout, which must hold neither other traffic nor another group's heartbeats.
     Group(u64),
@@ -72,6 +75,7 @@ impl Lane {
             Lane::General => "general",
             Lane::Fetch => "fetch",
             Lane::Group(_) => "group",
+            Lane::Prefetch(_) => "prefetch",
         }
     }
 }

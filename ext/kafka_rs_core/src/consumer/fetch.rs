@@ -214,14 +214,16 @@ impl Client {
 
     /// One Fetch request to `leader` for `cursors` (which it leads): the outer error fails the
     /// request, the inner ones are per partition, in the order of `cursors`. No retries.
+    /// `lane`: the connection to use (a consumer's prefetcher has its own).
     pub async fn fetch_leader(
         &self,
         leader: i32,
+        lane: Lane,
         cursors: &[PartitionCursor],
         opts: FetchOptions,
     ) -> Result<Vec<Result<FetchedPartition>>> {
         let batch: Vec<(usize, PartitionCursor)> = cursors.iter().cloned().enumerate().collect();
-        self.fetch_from(leader, &batch, opts).await
+        self.fetch_on(leader, lane, &batch, opts).await
     }
 
     /// One Fetch request to one leader. The outer error is a request failure (all partitions);
@@ -232,7 +234,17 @@ impl Client {
         batch: &[(usize, PartitionCursor)],
         opts: FetchOptions,
     ) -> Result<Vec<Result<FetchedPartition>>> {
-        let conn = self.broker_on(leader, Lane::Fetch).await?;
+        self.fetch_on(leader, Lane::Fetch, batch, opts).await
+    }
+
+    async fn fetch_on(
+        &self,
+        leader: i32,
+        lane: Lane,
+        batch: &[(usize, PartitionCursor)],
+        opts: FetchOptions,
+    ) -> Result<Vec<Result<FetchedPartition>>> {
+        let conn = self.broker_on(leader, lane).await?;
         let mut topics: Vec<FetchTopic<'_>> = Vec::new();
         for (_, c) in batch {
             let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 
 use super::fetch::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
 use crate::client::Client;
+use crate::cluster::Lane;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
 use crate::log::Level;
@@ -38,6 +39,9 @@ use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTA
 use crate::protocol::records::decode::RecordBatches;
 
 pub type TopicPartition = (Arc<str>, i32);
+
+/// Prefetcher ids for [`Lane::Prefetch`], unique in the process.
+static NEXT_LANE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The longest a fetch waits for data while another partition of the same leader has data
 /// waiting to be taken (that partition is fetched again only after this fetch returns).
@@ -143,6 +147,8 @@ impl State {
 
 struct Shared {
     client: Client,
+    /// This prefetcher's own fetch connections.
+    lane: Lane,
     opts: PrefetchOptions,
     state: Mutex<State>,
     /// Wakes the fetch loop: assignment, seek, resume, room in the queue, a fetch finished.
@@ -174,6 +180,7 @@ impl Prefetcher {
     pub fn new(client: Client, opts: PrefetchOptions) -> Prefetcher {
         let shared = Arc::new(Shared {
             client,
+            lane: Lane::Prefetch(NEXT_LANE.fetch_add(1, Ordering::Relaxed)),
             opts,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -463,7 +470,10 @@ async fn start_fetches(shared: &Arc<Shared>) -> Option<tokio::time::Instant> {
         }
         tokio::spawn(async move {
             let cursors: Vec<PartitionCursor> = parts.iter().map(|(c, _)| c.clone()).collect();
-            let answer = shared.client.fetch_leader(leader, &cursors, opts).await;
+            let answer = shared
+                .client
+                .fetch_leader(leader, shared.lane, &cursors, opts)
+                .await;
             deliver(&shared, leader, parts, answer);
         });
     }
