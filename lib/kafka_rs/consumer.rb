@@ -117,29 +117,43 @@ module KafkaRs
       consume(min_bytes, max_bytes, max_wait_time) do |batch|
         tp = [batch.topic, batch.partition]
         instrument = Instrumenter.listening?("process_message.consumer")
-        batch.messages.each do |message|
-          message = intercept(message) unless @interceptors.empty?
-          @current = message
-          begin
-            if instrument
-              payload = { group_id: @group_id, topic: message.topic, partition: message.partition,
-                          offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
-                          key: message.key, value: message.value, create_time: message.create_time }
-              Instrumenter.instrument("process_message.consumer", payload) { yield message }
-            else
-              yield message
+        # The bookkeeping (position, mark, poll deadline, due commits) is done every 16
+        # messages and when the batch ends, for the last message processed, never for one
+        # whose block raised: per message it cost more than the rest of the loop.
+        done = nil
+        pending = 0
+        begin
+          batch.messages.each do |message|
+            message = intercept(message) unless @interceptors.empty?
+            @current = message
+            begin
+              if instrument
+                payload = { group_id: @group_id, topic: message.topic, partition: message.partition,
+                            offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
+                            key: message.key, value: message.value, create_time: message.create_time }
+                Instrumenter.instrument("process_message.consumer", payload) { yield message }
+              else
+                yield message
+              end
+            rescue StandardError => e
+              raise ProcessingError.new(message.topic, message.partition, message.offset), cause: e
+            ensure
+              @current = nil
             end
-          rescue StandardError => e
-            raise ProcessingError.new(message.topic, message.partition, message.offset), cause: e
-          ensure
-            @current = nil
+            done = message
+            pending += 1
+            if pending == 16
+              processed(tp, done, pending, automatically_mark_as_processed)
+              pending = 0
+              progress(force: true)
+            end
+            # Paused or sought from the block: the rest of this batch is not this partition's next.
+            break if @stop_requested || @moved.include?(tp)
           end
-          @positions[tp] = message.offset + 1
-          mark_message_as_processed(message) if automatically_mark_as_processed
-          progress
-          # Paused or sought from the block: the rest of this batch is not this partition's next.
-          break if @stop_requested || @moved.include?(tp)
+        ensure
+          processed(tp, done, pending, automatically_mark_as_processed) if pending.positive?
         end
+        progress(force: true)
       end
     end
 
@@ -383,6 +397,15 @@ module KafkaRs
 
       Instrumenter.instrument("poll_timeout.consumer", group_id: @group_id, duration: took,
                                                        rebalance_timeout: @rebalance_timeout)
+    end
+
+    # `count` messages up to `message` of partition `tp` were processed.
+    def processed(tp, message, count, mark)
+      @positions[tp] = message.offset + 1
+      return unless mark
+
+      @native.mark(message.topic, message.partition, message.offset + 1)
+      @uncommitted += count
     end
 
     # Between messages (every 16, or after each batch): the poll deadline moves on (ruby-kafka
