@@ -322,7 +322,8 @@ module KafkaRs
       Validation.integer!(max_bytes, "max_bytes", min: 1)
       max_wait = Validation.positive_number!(max_wait_time, "max_wait_time", allow_zero: true).to_f
       @running = true
-      @stop_requested = false
+      # A stop asked for before this run began (a TERM during start-up) is kept: the loop
+      # below ends at once. It is cleared when the run ends (see #finish).
       sync_subscriptions(force: true)
       until @stop_requested
         sync_subscriptions
@@ -379,6 +380,7 @@ module KafkaRs
         @client.logger&.warn("kafka_rs") { "leaving group #{@group_id} failed: #{e.class}: #{e.message}" }
       end
       @running = false
+      @stop_requested = false
     end
 
     # The Java client's max.poll.interval semantics: processing that keeps the consumer from

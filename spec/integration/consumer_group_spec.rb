@@ -298,6 +298,18 @@ RSpec.describe "consumer groups", :integration do
     thread.join(10)
   end
 
+  it "keeps a stop asked for before each_message starts (a TERM during start-up), and runs again afterwards" do
+    topic = new_topic(kafka)
+    produce(topic, %w[kept])
+    consumer = kafka.consumer(group_id: group, **fast)
+    consumer.subscribe(topic)
+    consumer.stop
+    seen = []
+    consumer.each_message { |m| seen << m.value }
+    expect(seen).to eq([])
+    expect(consume(consumer, 1).map(&:value)).to eq(["kept"])
+  end
+
   it "rejects bad options naming them" do
     expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
     expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }
