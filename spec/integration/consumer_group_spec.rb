@@ -310,6 +310,41 @@ RSpec.describe "consumer groups", :integration do
     expect(consume(consumer, 1).map(&:value)).to eq(["kept"])
   end
 
+  it "ends on Ctrl-C while waiting on an empty topic, promptly, committing and leaving on the way" do
+    topic = new_topic(kafka)
+    code = <<~RUBY
+      $LOAD_PATH.unshift(#{File.expand_path("../../lib", __dir__).inspect})
+      require "kafka_rs"
+      trap("INT", "DEFAULT")
+      $stdout.sync = true
+      kafka = KafkaRs.new(#{IntegrationHelpers::BROKER.inspect})
+      consumer = kafka.consumer(group_id: #{group.inspect}, session_timeout: 6, heartbeat_interval: 0.5,
+                                rebalance_timeout: 10)
+      consumer.subscribe(#{topic.inspect})
+      consumer.on_partitions_assigned { |_| puts "ready" }
+      begin
+        consumer.each_message(max_wait_time: 10) { |_m| nil }
+        puts "not interrupted"
+      rescue Interrupt
+        puts "interrupted at \#{Process.clock_gettime(Process::CLOCK_MONOTONIC)}"
+      end
+    RUBY
+    IO.popen([RbConfig.ruby, "-e", code], err: File::NULL) do |io|
+      expect(Timeout.timeout(20) { io.gets }).to eq("ready\n")
+      sleep 0.5 # the consumer waits on the empty topic now
+      sent = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      Process.kill("INT", io.pid)
+      line = Timeout.timeout(10) { io.gets }.to_s
+      expect(line).to match(/\Ainterrupted at [\d.]+$/)
+      # Printed after the consumer committed and left the group (its ensure ran first).
+      latency = line.split.last.to_f - sent
+      warn format("consumer SIGINT latency (commit and LeaveGroup included): %.1f ms", latency * 1000)
+      expect(latency).to be < 0.1 # the issue's bound: within 100 ms
+    end
+    # It left the group: no member remains.
+    expect(kafka.describe_group(group).members).to eq([])
+  end
+
   it "rejects bad options naming them" do
     expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
     expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }
