@@ -345,6 +345,26 @@ RSpec.describe "consumer groups", :integration do
     expect(kafka.describe_group(group).members).to eq([])
   end
 
+  it "restarts a static member (group_instance_id) within the session timeout without a rebalance" do
+    topic = new_topic(kafka, partitions: 2)
+    produce(topic, %w[a b c d], partitions: 2)
+    log = StringIO.new
+    client = KafkaRs.new([IntegrationHelpers::BROKER], logger: Logger.new(log, level: :info))
+    static = fast.merge(group_instance_id: "worker-1", session_timeout: 10)
+    first = consume(client.consumer(group_id: group, **static).tap { |c| c.subscribe(topic) }, 4)
+    expect(first.map(&:value).sort).to eq(%w[a b c d])
+    described = kafka.describe_group(group)
+    # A static member does not leave on stop: the group keeps it until the session times out.
+    expect(described.members.map(&:group_instance_id)).to eq(["worker-1"])
+    produce(topic, %w[e])
+    again = consume(client.consumer(group_id: group, **static).tap { |c| c.subscribe(topic) }, 1)
+    expect(again.map(&:value)).to eq(["e"])
+    generations = log.string.scan(/group #{group}: generation (\d+)/).flatten
+    expect(generations).to eq(%w[1 1]) # the restart joined the same generation: no rebalance
+  ensure
+    client&.close
+  end
+
   it "rejects bad options naming them" do
     expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
     expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }
