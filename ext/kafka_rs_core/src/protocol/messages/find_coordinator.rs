@@ -93,7 +93,7 @@ pub struct Coordinator {
     pub port: i32,
     /// For example `COORDINATOR_NOT_AVAILABLE` while the group's partition has no leader.
     pub error_code: i16,
-    /// v1+; `None` without error, and before v1.
+    /// v1+ (`None` before); `None` or empty without error (Kafka 4.4 sends "" at v4).
     pub error_message: Option<String>,
 }
 

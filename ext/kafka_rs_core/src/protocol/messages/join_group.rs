@@ -124,7 +124,7 @@ pub struct JoinGroupMember {
 impl Request for JoinGroupRequest<'_> {
     type Response = JoinGroupResponse;
     const API_KEY: ApiKey = ApiKey::JoinGroup;
-    /// Kafka 4.0 removed v0 and v1 (KIP-896); 2.1 speaks 0 to 3.
+    /// Kafka 4.4 still accepts v0 (measured); 2.1 speaks 0 to 3.
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 9;
     const FLEXIBLE_FROM: i16 = 6;

@@ -121,7 +121,7 @@ pub struct OffsetCommitPartitionResponse {
 impl Request for OffsetCommitRequest<'_> {
     type Response = OffsetCommitResponse;
     const API_KEY: ApiKey = ApiKey::OffsetCommit;
-    /// Kafka 4.0 removed v0 and v1 (KIP-896); 2.1 speaks 0 to 6.
+    /// Kafka 4.4 accepts 2 to 10 (v0 and v1 removed, KIP-896); 2.1 speaks 0 to 6.
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 8;
     const FLEXIBLE_FROM: i16 = 8;

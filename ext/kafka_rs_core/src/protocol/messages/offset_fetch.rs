@@ -126,7 +126,7 @@ pub struct OffsetFetchPartitionResponse {
 impl Request for OffsetFetchRequest<'_> {
     type Response = OffsetFetchResponse;
     const API_KEY: ApiKey = ApiKey::OffsetFetch;
-    /// Kafka 4.0 removed v0 (KIP-896); 2.1 speaks 0 to 5.
+    /// Kafka 4.4 accepts 1 to 10 (v0 removed, KIP-896); 2.1 speaks 0 to 5.
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 8;
     const FLEXIBLE_FROM: i16 = 6;
