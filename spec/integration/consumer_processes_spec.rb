@@ -20,27 +20,6 @@ RSpec.describe "consumer group members in separate processes", :integration do
     kafka.close
   end
 
-  def wait_until(what, timeout:, detail: nil, &block)
-    ConsumerProcesses.wait_until(what, timeout: timeout, detail: detail || -> { children.map(&:describe).join("\n") }, &block)
-  end
-
-  def note(line)
-    RSpec.configuration.reporter.message(line)
-  end
-
-  # Waits until the values in `values` were all processed by `members` together.
-  def wait_processed(members, values, timeout:)
-    wanted = values.to_set
-    wait_until("#{values.size} messages are processed", timeout: timeout,
-                                                          detail: lambda {
-                                                            missing = wanted - members.flat_map(&:processed).map(&:value)
-                                                            "#{missing.size} missing, e.g. #{missing.first(5).inspect}\n" +
-                                                              members.map(&:describe).join("\n")
-                                                          }) do
-      (wanted - members.flat_map(&:processed).map(&:value)).empty?
-    end
-  end
-
   # Eager (range: every member gives up everything on a rebalance) and cooperative (only the
   # partitions that move are given up) rebalances.
   %w[range cooperative-sticky].each do |assignor|
