@@ -48,6 +48,41 @@ module Bench
     system("command -v #{name} >/dev/null 2>&1")
   end
 
+  # 1234567 -> "1,234,567"
+  def count_fmt(n)
+    n.round.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+  end
+
+  VENV = File.join(ROOT, ".cache/bench-venv")
+
+  # The python of the venv in .cache/bench-venv with `requirement` (a pip requirement such as
+  # "confluent-kafka==2.16.1") installed; made or updated only when the requirement recorded in
+  # the venv differs. nil (and a line saying why) when it cannot be set up.
+  def setup_venv(requirement, import: "confluent_kafka")
+    python = File.join(VENV, "bin/python")
+    stamp = File.join(VENV, "bench-requirement")
+    ok = File.executable?(python) && File.exist?(stamp) && File.read(stamp) == requirement &&
+         system(python, "-c", "import #{import}", err: File::NULL)
+    return python if ok
+
+    puts "setting up #{VENV} (#{requirement})"
+    unless command?("python3") && system("python3", "-m", "venv", VENV) &&
+           system(File.join(VENV, "bin/pip"), "install", "-q", "--disable-pip-version-check", requirement)
+      puts "  could not set up the venv (bin/setup installs python3 and python3-venv)"
+      return nil
+    end
+    File.write(stamp, requirement)
+    python
+  end
+
+  # The JSON object on the last line of a peer's output, or nil.
+  def last_json(out)
+    require "json"
+    JSON.parse(out.lines.last.to_s)
+  rescue JSON::ParserError
+    nil
+  end
+
   # The newest vendor/kafka/<version>/libs (bin/kafka fetch puts the jars there), or nil.
   def java_libs
     Dir[File.join(ROOT, "vendor/kafka/*/libs")].max_by { |d| Gem::Version.new(d.split("/")[-2]) }

@@ -2,10 +2,13 @@
 
 require_relative "protocol"
 require_relative "config_entry"
+require_relative "group_description"
 
 module KafkaRs
   # A connection to a Kafka cluster, shaped like ruby-kafka's `Kafka::Client`: factories for
-  # producers, reads without a consumer group, and topic administration.
+  # producers and consumers, reads without a consumer group, topic administration, and the
+  # operators' view of consumer groups ({#groups}, {#describe_group}, {#fetch_group_offsets},
+  # {#consumer_lag}).
   #
   # The client connects lazily (on the first call that needs a broker), keeps one connection per
   # broker (and a second one for long-poll fetches), and is safe to share between threads. After
@@ -291,6 +294,95 @@ module KafkaRs
       end
     end
 
+    # Every consumer group of the cluster. Each broker lists the groups it coordinates, so every
+    # broker is asked (concurrently); groups that only commit offsets are listed too.
+    #
+    # @example
+    #   kafka.groups # => ["billing", "orders-indexer"]
+    # @return [Array<String>] group ids, sorted
+    def groups
+      check_open!
+      logged { @native.groups }
+    end
+
+    # The state, protocol and members of a consumer group, from its coordinator. A group that does
+    # not exist is described as "Dead" with no members, as ruby-kafka describes it.
+    #
+    # @example
+    #   group = kafka.describe_group("orders-indexer")
+    #   group.state                              # => "Stable"
+    #   group.protocol                           # => "range"
+    #   group.members.map(&:assignment)          # => [{ "orders" => [0, 1, 2] }]
+    #   group.members.first.member_assignment.topics # ruby-kafka's reader of the same Hash
+    # @param group_id [String]
+    # @return [KafkaRs::GroupDescription]
+    # @raise [GroupAuthorizationFailed] when the client may not describe the group
+    # @raise [CoordinatorNotAvailable, NotCoordinatorForGroup, CoordinatorLoadInProgress] when
+    #   the coordinator still cannot answer after `socket_timeout` seconds of retries (each after
+    #   a short backoff and a new coordinator lookup; {#fetch_group_offsets} and {#consumer_lag}
+    #   retry the same way)
+    def describe_group(group_id)
+      check_open!
+      group_id = group_id!(group_id)
+      id, state, protocol_type, protocol, members = logged { @native.describe_group(group_id) }
+      members = members.map do |(member_id, instance_id, client_id, client_host, subscription, assignment)|
+        GroupMember.new(member_id, client_id, client_host, instance_id, subscription, assignment&.to_h)
+      end
+      GroupDescription.new(id, state, protocol_type, protocol, members)
+    end
+
+    # The offsets a consumer group has committed, for every partition it has committed (the
+    # offset is that of the next message the group will read). An unknown group has none.
+    #
+    # @example
+    #   kafka.fetch_group_offsets("orders-indexer")["orders"][0].offset # => 1042
+    # @param group_id [String]
+    # @return [Hash{String => Hash{Integer => KafkaRs::PartitionOffsetInfo}}] by topic, then
+    #   partition (ruby-kafka's shape)
+    def fetch_group_offsets(group_id)
+      check_open!
+      group_id = group_id!(group_id)
+      logged { @native.fetch_group_offsets(group_id) }.to_h do |(topic, partitions)|
+        [topic, partitions.to_h { |(partition, offset, metadata)| [partition, PartitionOffsetInfo.new(offset, metadata)] }]
+      end
+    end
+
+    # How far a consumer group is behind, per partition: for every partition the group has
+    # committed, and every partition of the topics its members subscribe to (known while the group
+    # is "Stable"). One call reads the group's description and offsets from its coordinator, then
+    # the end offsets from the partitions' leaders (all topics concurrently, one ListOffsets per
+    # topic and leader).
+    #
+    # Each partition maps to a Hash:
+    #
+    # - `committed:` [Integer, nil] the committed offset; nil when the group has committed none
+    # - `end_offset:` [Integer, nil] the partition's end offset (high watermark); nil when the
+    #   topic or partition no longer exists
+    # - `lag:` [Integer, nil] `end_offset - committed`, never negative. Without a commit, every
+    #   retained message counts (`end_offset` minus the partition's earliest offset): what a
+    #   member starting from the beginning (the default) would still read. nil without an end
+    #   offset.
+    # - `member_id:`, `client_id:`, `client_host:` [String, nil] the member the partition is
+    #   assigned to; nil when none is (the group is empty or rebalancing)
+    #
+    # @example
+    #   kafka.consumer_lag("orders-indexer")
+    #   # => { "orders" => { 0 => { committed: 1042, end_offset: 1050, lag: 8, member_id: "...",
+    #   #                           client_id: "indexer", client_host: "/10.0.0.7" }, ... } }
+    #   kafka.consumer_lag("orders-indexer").sum { |_, ps| ps.sum { |_, p| p[:lag] || 0 } }
+    # @param group_id [String]
+    # @return [Hash{String => Hash{Integer => Hash{Symbol => Object}}}] by topic, then partition
+    def consumer_lag(group_id)
+      check_open!
+      group_id = group_id!(group_id)
+      logged { @native.consumer_lag(group_id) }.to_h do |(topic, partitions)|
+        [topic, partitions.to_h do |(partition, committed, end_offset, lag, member_id, client_id, client_host)|
+          [partition, { committed: committed, end_offset: end_offset, lag: lag, member_id: member_id,
+                        client_id: client_id, client_host: client_host }]
+        end]
+      end
+    end
+
     # @return [Array<KafkaRs::BrokerInfo>]
     def brokers
       check_open!
@@ -390,6 +482,28 @@ module KafkaRs
         offset
       else raise ArgumentError, "offset must be :earliest, :latest or an Integer, got #{offset.inspect}"
       end
+    end
+
+    # Group ids are UTF-8 text of at most 32767 bytes (an int16-prefixed string on the wire);
+    # returns the id in UTF-8.
+    def group_id!(group_id)
+      raise TypeError, "group_id must be a String, got #{Validation.class_name(group_id)}" unless String === group_id # rubocop:disable Style/CaseEquality
+      raise ArgumentError, "group_id must not be empty" if group_id.empty?
+
+      utf8 = case group_id.encoding
+             when Encoding::UTF_8 then group_id
+             when Encoding::BINARY then group_id.dup.force_encoding(Encoding::UTF_8)
+             else
+               begin
+                 group_id.encode(Encoding::UTF_8)
+               rescue EncodingError => e
+                 raise ArgumentError, "group_id #{group_id.inspect} cannot be converted to UTF-8: #{e.message}"
+               end
+             end
+      raise ArgumentError, "group_id #{group_id.inspect} is not valid UTF-8" unless utf8.valid_encoding?
+      raise ArgumentError, "group_id is #{utf8.bytesize} bytes long; Kafka allows at most 32767" if utf8.bytesize > 32_767
+
+      utf8
     end
 
     def broker_id!(broker_id)

@@ -50,6 +50,7 @@ module KafkaRs
 
       @client = client
       @group_id = group_id
+      @rebalance_timeout = rebalance_timeout.to_f
       @offset_commit_interval = offset_commit_interval.to_f
       @offset_commit_threshold = offset_commit_threshold
       @refresh_topic_interval = refresh_topic_interval.to_f
@@ -115,11 +116,19 @@ module KafkaRs
 
       consume(min_bytes, max_bytes, max_wait_time) do |batch|
         tp = [batch.topic, batch.partition]
+        instrument = Instrumenter.listening?("process_message.consumer")
         batch.messages.each do |message|
           message = intercept(message) unless @interceptors.empty?
           @current = message
           begin
-            yield message
+            if instrument
+              payload = { group_id: @group_id, topic: message.topic, partition: message.partition,
+                          offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
+                          key: message.key, value: message.value, create_time: message.create_time }
+              Instrumenter.instrument("process_message.consumer", payload) { yield message }
+            else
+              yield message
+            end
           rescue StandardError => e
             raise ProcessingError.new(message.topic, message.partition, message.offset), cause: e
           ensure
@@ -127,6 +136,7 @@ module KafkaRs
           end
           @positions[tp] = message.offset + 1
           mark_message_as_processed(message) if automatically_mark_as_processed
+          progress
           # Paused or sought from the block: the rest of this batch is not this partition's next.
           break if @stop_requested || @moved.include?(tp)
         end
@@ -147,6 +157,7 @@ module KafkaRs
         end
         @positions[[batch.topic, batch.partition]] = batch.last_offset + 1
         mark_message_as_processed(batch.messages.last) if automatically_mark_as_processed
+        progress(force: true)
       end
     end
 
@@ -304,9 +315,10 @@ module KafkaRs
         resume_expired_pauses
         @moved.clear
         kind, payload = @client.logged { @native.poll([max_wait, 0.5].min, min_bytes, max_bytes) }
+        last_poll = monotonic
         case kind
         when :revoked
-          commit_offsets
+          commit_in_loop
           payload.each { |tp| @positions.delete(tp) }
           run_callbacks(@on_revoked, payload)
         when :assigned
@@ -317,11 +329,20 @@ module KafkaRs
           payload.each do |(topic, partition, high_watermark, messages)|
             next if @moved.include?([topic, partition])
 
-            yield FetchedBatch.new(topic: topic, partition: partition, messages: messages,
-                                   highwater_mark_offset: high_watermark)
+            batch = FetchedBatch.new(topic: topic, partition: partition, messages: messages,
+                                     highwater_mark_offset: high_watermark)
+            if Instrumenter.listening?("process_batch.consumer")
+              Instrumenter.instrument("process_batch.consumer",
+                                      group_id: @group_id, topic: topic, partition: partition,
+                                      message_count: messages.size, highwater_mark_offset: high_watermark,
+                                      offset_lag: batch.offset_lag) { yield batch }
+            else
+              yield batch
+            end
             break if @stop_requested
           end
         end
+        check_processing_time(last_poll)
         commit_if_due
       end
     ensure
@@ -346,12 +367,69 @@ module KafkaRs
       @running = false
     end
 
+    # The Java client's max.poll.interval semantics: processing that keeps the consumer from
+    # polling longer than the rebalance timeout makes the member leave the group (the
+    # heartbeat thread does that, and the member joins again at this poll). Said here, with the
+    # time it took.
+    def check_processing_time(last_poll)
+      took = monotonic - last_poll
+      return if took <= @rebalance_timeout
+
+      @client.logger&.warn("kafka_rs") do
+        "group #{@group_id}: processing took #{took.round(1)} s, more than the rebalance timeout " \
+          "(#{@rebalance_timeout} s): the member left the group and joins again"
+      end
+      return unless Instrumenter.listening?("poll_timeout.consumer")
+
+      Instrumenter.instrument("poll_timeout.consumer", group_id: @group_id, duration: took,
+                                                       rebalance_timeout: @rebalance_timeout)
+    end
+
+    # Between messages (every 16, or after each batch): the poll deadline moves on (ruby-kafka
+    # heartbeats between messages: only a single slow message counts against the rebalance
+    # timeout, not a whole fetch's worth) and commits that are due go out.
+    def progress(force: false)
+      @progress = (@progress || 0) + 1
+      return unless force || (@progress & 15).zero?
+
+      @native.touch
+      commit_if_due
+    end
+
     def commit_if_due
       return if @uncommitted.zero?
 
       due = (@offset_commit_threshold.positive? && @uncommitted >= @offset_commit_threshold) ||
             (@offset_commit_interval.positive? && monotonic - @last_commit >= @offset_commit_interval)
-      commit_offsets if due
+      commit_in_loop if due
+    end
+
+    # Errors that mean the member's generation is over (it was kicked out or a rebalance
+    # started): the offsets stay marked and go out with the next commit after joining again;
+    # meanwhile the partition may be read again from its last commit (at-least-once).
+    GENERATION_ERRORS = %w[UnknownMemberId IllegalGeneration RebalanceInProgress].freeze
+
+    def commit_in_loop
+      commit_offsets
+    rescue ProtocolError => e
+      if GENERATION_ERRORS.include?(e.class.name.split("::").last)
+        @client.logger&.warn("kafka_rs") { "group #{@group_id}: offsets not committed (#{e.message}); joining again" }
+      elsif e.retriable?
+        commit_failed(e)
+      else
+        raise
+      end
+    rescue ConnectionError => e
+      commit_failed(e)
+    end
+
+    # A commit that may succeed later (the coordinator moved or is loading, the connection
+    # broke): the offsets stay marked and go out with the next commit.
+    def commit_failed(error)
+      @last_commit = monotonic
+      @client.logger&.warn("kafka_rs") do
+        "group #{@group_id}: committing offsets failed (#{error.class}: #{error.message}); retrying with the next commit"
+      end
     end
 
     def run_callbacks(callbacks, partitions)

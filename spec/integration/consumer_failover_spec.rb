@@ -50,11 +50,6 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
   end
 
   it "keeps consuming when the coordinator broker is SIGKILLed and restarted, and processes every message" do
-    pending "a commit that fails with a retriable error ends each_message: the interval commit after the kill gets " \
-            "'connection to <coordinator> failed: Connection refused', Consumer#commit_if_due raises " \
-            "KafkaRs::ConnectionError out of each_message (the final commit and LeaveGroup fail too) and the " \
-            "member process dies; ruby-kafka logs such errors and goes on. (With commit errors rescued in the " \
-            "child, the member finds the new coordinator and every message is processed.)"
     t0 = ConsumerProcesses.now
     kafka.create_topic(topic, num_partitions: 3, replication_factor: 3, config: { "min.insync.replicas" => "2" })
     member = start_child("member", group: group, topic: topic, brokers: brokers)

@@ -183,6 +183,104 @@ RSpec.describe "consumer groups", :integration do
     expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
   end
 
+  it "rebalances cooperatively: a member that stays keeps its partitions and gives up only those that move" do
+    topic = new_topic(kafka, partitions: 4)
+    opts = fast.merge(assignment_strategy: "cooperative-sticky")
+    first = kafka.consumer(group_id: group, **opts)
+    first.subscribe(topic)
+    revoked = Queue.new
+    first.on_partitions_revoked { |tps| revoked << tps }
+    thread1 = Thread.new { first.each_message { |_m| nil } }
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    sleep 0.05 until first.assignment.fetch(topic, []).size == 4 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    expect(first.assignment).to eq(topic => [0, 1, 2, 3])
+
+    second = kafka.consumer(group_id: group, **opts)
+    second.subscribe(topic)
+    thread2 = Thread.new { second.each_message { |_m| nil } }
+    sleep 0.05 until second.assignment.fetch(topic, []).size == 2 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    final = [first.assignment.fetch(topic, []), second.assignment.fetch(topic, [])]
+    [first, second].each(&:stop)
+    [thread1, thread2].each { |t| t.join(15) }
+    expect(final.map(&:size)).to eq([2, 2])
+    expect(final.flatten.sort).to eq([0, 1, 2, 3])
+    # Only the two partitions that moved were revoked from the first member (eager protocols
+    # revoke all four), before the stop revoked nothing more than it still held.
+    moved = Array.new(revoked.size) { revoked.pop }.first
+    expect(moved).to eq(topic => final[1])
+  end
+
+  it "picks up a topic created later that matches a Regexp subscription" do
+    prefix = "spec-rx-#{SecureRandom.hex(3)}"
+    first = "#{prefix}-a"
+    kafka.create_topic(first)
+    (@created_topics ||= []) << first
+    produce(first, %w[from-a])
+    consumer = kafka.consumer(group_id: group, refresh_topic_interval: 1, **fast)
+    consumer.subscribe(/\A#{prefix}-/)
+    later = "#{prefix}-b"
+    got = consume(consumer, 2, timeout: 40) do |m|
+      next unless m.value == "from-a"
+
+      kafka.create_topic(later)
+      (@created_topics ||= []) << later
+      produce(later, %w[from-b])
+    end
+    expect(got.map { |m| [m.topic, m.value] }).to contain_exactly([first, "from-a"], [later, "from-b"])
+  end
+
+  it "leaves the group and joins again when processing takes longer than the rebalance timeout" do
+    topic = new_topic(kafka)
+    produce(topic, %w[slow next])
+    log = StringIO.new
+    client = KafkaRs.new([IntegrationHelpers::BROKER], logger: Logger.new(log, level: :warn))
+    consumer = client.consumer(group_id: group, session_timeout: 6, heartbeat_interval: 0.3, rebalance_timeout: 1,
+                                                offset_commit_interval: 0.2)
+    consumer.subscribe(topic)
+    events = []
+    sub = KafkaRs::Instrumenter.subscribe("poll_timeout.consumer.kafka") { |*, payload| events << payload }
+    seen = []
+    consumer.each_message do |m|
+      seen << m.value
+      sleep 2.5 if m.value == "slow" && seen.count("slow") == 1
+      consumer.stop if seen.include?("next")
+    end
+    expect(log.string).to match(/has not polled for \d+ ms .*leaving the group/)
+    expect(log.string).to match(/processing took \d+\.\d s, more than the rebalance timeout \(1\.0 s\)/)
+    expect(events.map { |e| e[:group_id] }).to eq([group])
+    expect(events.first[:duration]).to be > 1
+    expect(seen.last).to eq("next")
+  ensure
+    KafkaRs::Instrumenter.unsubscribe(sub) if sub
+    client&.close
+  end
+
+  it "stops from a signal handler, commits and leaves" do
+    topic = new_topic(kafka)
+    produce(topic, %w[one two])
+    code = <<~RUBY
+      $LOAD_PATH.unshift(#{File.expand_path("../../lib", __dir__).inspect})
+      require "kafka_rs"
+      kafka = KafkaRs.new(#{IntegrationHelpers::BROKER.inspect})
+      consumer = kafka.consumer(group_id: #{group.inspect}, session_timeout: 6, heartbeat_interval: 0.5,
+                                rebalance_timeout: 10, offset_commit_interval: 60)
+      consumer.subscribe(#{topic.inspect})
+      trap("TERM") { consumer.stop }
+      consumer.each_message { |m| $stdout.puts(m.value); $stdout.flush }
+      $stdout.puts "stopped"
+    RUBY
+    IO.popen([RbConfig.ruby, "-e", code], err: File::NULL) do |io|
+      expect(Timeout.timeout(20) { [io.gets, io.gets] }).to eq(["one\n", "two\n"])
+      Process.kill("TERM", io.pid)
+      expect(Timeout.timeout(20) { io.gets }).to eq("stopped\n")
+    end
+    expect($?.success?).to be(true)
+    # Committed on the way out: a new member of the group starts after "two".
+    produce(topic, %w[three])
+    got = consume(kafka.consumer(group_id: group, **fast).tap { |c| c.subscribe(topic) }, 1, timeout: 20)
+    expect(got.map(&:value)).to eq(["three"])
+  end
+
   it "rejects bad options naming them" do
     expect { kafka.consumer(group_id: "") }.to raise_error(ArgumentError, /group_id/)
     expect { kafka.consumer(group_id: group, session_timeout: 5, heartbeat_interval: 5) }

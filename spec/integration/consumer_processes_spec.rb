@@ -162,14 +162,9 @@ RSpec.describe "consumer group members in separate processes", :integration do
                 resumed.sort.to_h.inspect, ConsumerProcesses.now - t0)
   end
 
-  # ---------------------------------------------------------------- consumer bugs found here ----
-  # Each example below fails today and is marked pending with what goes wrong; when the consumer
-  # is fixed RSpec reports it as "fixed" (a failure): then drop its `pending` line.
+  # ------------------------------------------------ consumer bugs found (and fixed) with these ----
 
   it "commits every offset_commit_interval while it works through one large fetch" do
-    pending "commit_if_due runs only between polls (Consumer#consume), not between messages: a poll's data " \
-            "(up to fetcher_max_queue_size chunks of max_bytes_per_partition) is processed without any commit, so " \
-            "the uncommitted window is a whole poll, not offset_commit_interval (ruby-kafka commits between messages)"
     topic = new_topic(kafka)
     produced = produce_values(kafka, topic, 200, partitions: 1) # one batch: one fetch returns all 200
     # 20 ms a message: 4 s for the fetch, offset_commit_interval 0.2 s.
@@ -182,10 +177,6 @@ RSpec.describe "consumer group members in separate processes", :integration do
 
   it "keeps its membership while working through a fetch that takes longer than rebalance_timeout, " \
      "each message taking far less" do
-    pending "the poll deadline (heartbeat_loop: no poll for rebalance_timeout => LeaveGroup) counts the time spent " \
-            "on a whole poll's data: 100 messages of 50 ms in one fetch exceed rebalance_timeout 3 s, the member " \
-            "leaves the group, the commit then fails with UNKNOWN_MEMBER_ID and each_message raises " \
-            "KafkaRs::UnknownMemberId (with the defaults: about 60 s of work in one poll)"
     topic = new_topic(kafka)
     produced = produce_values(kafka, topic, 100, partitions: 1)
     member = start_child("patient", group: group, topic: topic, delay: 0.05,
@@ -200,10 +191,6 @@ RSpec.describe "consumer group members in separate processes", :integration do
   end
 
   it "does not move a committed offset back when a partition it owned before comes back to it" do
-    pending "GroupConsumer keeps the marked offsets of partitions revoked in an eager rebalance (take_assignment " \
-            "clears marked/committed only for cooperative losses, as rebalance() already emptied `owned`); when the " \
-            "partition comes back, OffsetFetch sets committed to the newer offset but marked keeps the old one, " \
-            "and the next commit writes the old offset: another member's processed messages are read again"
     topic = new_topic(kafka, partitions: 2)
     a = start_child("a", group: group, topic: topic)
     wait_until("a owns both partitions", timeout: 30) { a.assignment == [0, 1] }

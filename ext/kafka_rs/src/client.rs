@@ -129,6 +129,39 @@ type BrokerRow = (i32, String, u16, Option<String>);
 /// to Ruby.
 type ConfigRow = (String, Option<String>, bool, bool, bool);
 
+/// `[member_id, group_instance_id, client_id, client_host, topics_or_nil,
+/// [[topic, [partition, ...]], ...]_or_nil]`, as `Client#describe_group` hands a member to Ruby.
+type MemberRow = (
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<Vec<String>>,
+    Option<Vec<(String, Vec<i32>)>>,
+);
+
+/// `[group_id, state, protocol_type, protocol, [member, ...]]`.
+type GroupRow = (String, String, String, String, Vec<MemberRow>);
+
+/// `[topic, [[partition, committed_or_nil, end_offset_or_nil, lag_or_nil, member_id_or_nil,
+/// client_id_or_nil, client_host_or_nil], ...]]`, as `Client#consumer_lag` hands a topic to Ruby.
+type LagRow = (
+    String,
+    Vec<(
+        i32,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )>,
+);
+
+/// `[topic, [[partition, offset, metadata_or_nil], ...]]`, as `Client#fetch_group_offsets`
+/// hands a topic to Ruby.
+type OffsetsRow = (String, Vec<(i32, i64, Option<String>)>);
+
 /// `[[name, value_or_nil], ...]` from Ruby: a nil value removes the config's override.
 fn config_changes(value: Value) -> Result<Vec<ConfigChange>, Error> {
     args::vec_of(RArray::try_convert(value)?, |pair| {
@@ -403,6 +436,83 @@ impl NativeClient {
             .collect())
     }
 
+    /// `groups` → every group id of the cluster, sorted.
+    fn groups(&self) -> Result<Vec<String>, Error> {
+        let client = self.core()?;
+        let groups = gvl::block_on(async move { client.list_groups().await })?.map_err(to_ruby)?;
+        Ok(groups.into_iter().map(|g| g.group_id).collect())
+    }
+
+    /// `describe_group(group_id)` → a [`GroupRow`].
+    fn describe_group(&self, group_id: String) -> Result<GroupRow, Error> {
+        let client = self.core()?;
+        let g = gvl::block_on(async move { client.describe_group(&group_id).await })?
+            .map_err(to_ruby)?;
+        let members = g
+            .members
+            .into_iter()
+            .map(|m| {
+                (
+                    m.member_id,
+                    m.group_instance_id,
+                    m.client_id,
+                    m.client_host,
+                    m.subscription,
+                    m.assignment
+                        .map(|a| a.into_iter().map(|tp| (tp.topic, tp.partitions)).collect()),
+                )
+            })
+            .collect();
+        Ok((g.group_id, g.state, g.protocol_type, g.protocol, members))
+    }
+
+    /// `fetch_group_offsets(group_id)` → `[OffsetsRow, ...]`, by topic.
+    fn fetch_group_offsets(&self, group_id: String) -> Result<Vec<OffsetsRow>, Error> {
+        let client = self.core()?;
+        let offsets = gvl::block_on(async move { client.group_offsets(&group_id).await })?
+            .map_err(to_ruby)?;
+        Ok(offsets
+            .into_iter()
+            .map(|(topic, parts)| {
+                let parts = parts
+                    .into_iter()
+                    .map(|(p, c)| (p, c.offset, c.metadata))
+                    .collect();
+                (topic, parts)
+            })
+            .collect())
+    }
+
+    /// `consumer_lag(group_id)` → `[LagRow, ...]`, by topic.
+    fn consumer_lag(&self, group_id: String) -> Result<Vec<LagRow>, Error> {
+        let client = self.core()?;
+        let lag =
+            gvl::block_on(async move { client.consumer_lag(&group_id).await })?.map_err(to_ruby)?;
+        let members = &lag.description.members;
+        Ok(lag
+            .partitions
+            .into_iter()
+            .map(|(topic, parts)| {
+                let parts = parts
+                    .into_iter()
+                    .map(|(p, l)| {
+                        let owner = l.owner.and_then(|i| members.get(i));
+                        (
+                            p,
+                            l.committed,
+                            l.end_offset,
+                            l.lag,
+                            owner.map(|m| m.member_id.clone()),
+                            owner.map(|m| m.client_id.clone()),
+                            owner.map(|m| m.client_host.clone()),
+                        )
+                    })
+                    .collect();
+                (topic, parts)
+            })
+            .collect())
+    }
+
     fn close(&self) {
         self.handle.close();
     }
@@ -542,6 +652,13 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
         method!(NativeClient::replica_count_for, 1),
     )?;
     class.define_method("brokers", method!(NativeClient::brokers, 0))?;
+    class.define_method("groups", method!(NativeClient::groups, 0))?;
+    class.define_method("describe_group", method!(NativeClient::describe_group, 1))?;
+    class.define_method(
+        "fetch_group_offsets",
+        method!(NativeClient::fetch_group_offsets, 1),
+    )?;
+    class.define_method("consumer_lag", method!(NativeClient::consumer_lag, 1))?;
     class.define_method("close", method!(NativeClient::close, 0))?;
     class.define_method("fetch", method!(NativeClient::fetch, 4))?;
     class.define_method("log_level=", method!(NativeClient::set_log_level, 1))?;

@@ -205,6 +205,14 @@ impl NativeConsumer {
             .is_some_and(|c| c.seek(&(Arc::from(topic.as_str()), partition), offset))
     }
 
+    /// `touch`: the app is making progress through the data it took (see
+    /// [`GroupConsumer::touch`]).
+    fn touch(&self) {
+        if let Some(c) = self.existing() {
+            c.touch();
+        }
+    }
+
     /// `interrupt`: wakes a `poll` waiting for data (safe from a signal handler).
     fn interrupt(&self) {
         if let Some(c) = self.existing() {
@@ -250,6 +258,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("paused?", method!(NativeConsumer::is_paused, 2))?;
     class.define_method("seek", method!(NativeConsumer::seek, 3))?;
     class.define_method("interrupt", method!(NativeConsumer::interrupt, 0))?;
+    class.define_method("touch", method!(NativeConsumer::touch, 0))?;
     class.define_method("leave", method!(NativeConsumer::leave, 0))?;
     class.define_method("assignment", method!(NativeConsumer::assignment, 0))?;
     Ok(())

@@ -4,7 +4,7 @@
 //! * [`protocol`]: wire codecs (primitives, framing, one module per API, record batches).
 //! * [`connection`]: one socket per broker with pipelined requests ([`connection::messenger`]).
 //! * [`cluster`]: the broker pool and metadata snapshots.
-//! * [`client`]: the shared [`Client`], and the operations beside it: [`admin`],
+//! * [`client`]: the shared [`Client`], and the operations beside it: [`admin`], [`admin_groups`],
 //!   [`producer`], [`consumer`].
 //!
 //! Everything async runs on the caller's tokio runtime; the only background work is each
@@ -12,6 +12,7 @@
 //! client's [`log::EventLog`], which the host drains on its own thread.
 
 pub mod admin;
+pub mod admin_groups;
 pub mod client;
 pub mod cluster;
 pub mod connection;

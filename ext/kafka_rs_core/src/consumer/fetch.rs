@@ -74,6 +74,8 @@ pub struct FetchedPartition {
     pub log_start_offset: i64,
     /// The raw record batches (empty when none).
     pub records: Bytes,
+    /// Aborted transactions in the records, `(producer id, first offset)` (read_committed).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 impl FetchedPartition {
@@ -81,7 +83,12 @@ impl FetchedPartition {
     /// iterator's `next_offset()` says where the next fetch starts (past transaction markers and
     /// compaction gaps, which yield no records).
     pub fn records(&self) -> FetchedRecords {
-        decode_records_from(self.records.clone(), self.fetch_offset)
+        let records = decode_records_from(self.records.clone(), self.fetch_offset);
+        if self.aborted.is_empty() {
+            records
+        } else {
+            records.skipping_aborted(self.aborted.clone())
+        }
     }
 }
 
@@ -289,6 +296,11 @@ impl Client {
                     last_stable_offset: part.last_stable_offset,
                     log_start_offset: part.log_start_offset,
                     records: part.records.clone().unwrap_or_default(),
+                    aborted: part
+                        .aborted_transactions
+                        .iter()
+                        .map(|a| (a.producer_id, a.first_offset))
+                        .collect(),
                 })
             })
             .collect())

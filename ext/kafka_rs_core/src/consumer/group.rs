@@ -84,6 +84,9 @@ struct State {
     /// Next offset to commit per partition (processed + 1), and what was committed.
     marked: HashMap<TopicPartition, i64>,
     committed: HashMap<TopicPartition, i64>,
+    /// Partitions handed out as revoked: their offsets are forgotten at the next poll, once
+    /// the host has committed them.
+    revoked: Vec<TopicPartition>,
 }
 
 struct Inner {
@@ -172,8 +175,17 @@ impl GroupConsumer {
     pub async fn poll(&self, max_wait: Duration, max_chunks: usize) -> Result<Poll> {
         let inner = &self.inner;
         *inner.last_poll.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        if let Some(event) = pop_event(&mut inner.lock()) {
-            return Ok(event);
+        {
+            let mut st = inner.lock();
+            for tp in std::mem::take(&mut st.revoked) {
+                if !st.owned.contains(&tp) {
+                    st.marked.remove(&tp);
+                    st.committed.remove(&tp);
+                }
+            }
+            if let Some(event) = pop_event(&mut st) {
+                return Ok(event);
+            }
         }
         if inner.rejoin.load(Ordering::Acquire) {
             return self.rebalance().await;
@@ -183,6 +195,16 @@ impl GroupConsumer {
             Ok(chunks) => Ok(Poll::Chunks(chunks)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The host is making progress through the data it took (ruby-kafka heartbeats between
+    /// messages): the poll deadline counts from now.
+    pub fn touch(&self) {
+        *self
+            .inner
+            .last_poll
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     /// Wakes a poll that waits for data (a stop, a rebalance).
@@ -301,7 +323,12 @@ impl GroupConsumer {
             .and_then(Assignor::from_name)
             .is_some_and(|a| a.is_cooperative());
         if eager {
-            let owned = std::mem::take(&mut inner.lock().owned);
+            let owned = {
+                let mut st = inner.lock();
+                let owned = std::mem::take(&mut st.owned);
+                st.revoked.extend(owned.iter().cloned());
+                owned
+            };
             if !owned.is_empty() {
                 inner.prefetcher.revoke(&owned);
                 // The heartbeat keeps the member alive while the host commits.
@@ -534,7 +561,11 @@ impl GroupConsumer {
         {
             let mut st = inner.lock();
             st.owned = assigned;
-            for tp in &lost {
+            // The host commits what it processed of these when it gets the Revoked event.
+            st.revoked.extend(lost.iter().cloned());
+            // A gained partition starts from its committed offset: nothing marked before (in
+            // an earlier ownership) may be committed over it.
+            for tp in &gained {
                 st.marked.remove(tp);
                 st.committed.remove(tp);
             }

@@ -14,9 +14,9 @@
 //! ```
 //!
 //! Invariants:
-//! - A partition has at most one fetch in flight and at most one chunk waiting to be taken, so
-//!   its chunks come out in offset order and memory is bounded by partitions x fetch size and by
-//!   `max_chunks` / `max_bytes`.
+//! - A partition has at most one fetch in flight and at most two chunks waiting to be taken, so
+//!   its chunks come out in offset order and memory is bounded by partitions x 2 x fetch size
+//!   and by `max_chunks` / `max_bytes`.
 //! - Every change of a partition's position (seek, pause, revoke, reassign) bumps its epoch and
 //!   drops its waiting chunk; an answer for an older epoch is dropped, never delivered.
 //! - Stopping lets an in-flight fetch finish on its own (at most `max_wait`); its answer is
@@ -38,6 +38,14 @@ use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTA
 use crate::protocol::records::decode::RecordBatches;
 
 pub type TopicPartition = (Arc<str>, i32);
+
+/// The longest a fetch waits for data while another partition of the same leader has data
+/// waiting to be taken (that partition is fetched again only after this fetch returns).
+const SHORT_POLL: Duration = Duration::from_millis(10);
+
+/// Chunks of one partition ready at once: two, so the next is fetched while the host works on
+/// one (a partition's chunks still come out in offset order: it has one fetch at a time).
+const READY_PER_PARTITION: usize = 2;
 
 /// Settings of a prefetcher.
 #[derive(Debug, Clone)]
@@ -88,8 +96,8 @@ struct PartitionState {
     epoch: u64,
     paused: bool,
     in_flight: bool,
-    /// A chunk of this partition waits in the ready queue.
-    ready: bool,
+    /// Chunks of this partition waiting in the ready queue (at most [`READY_PER_PARTITION`]).
+    ready: usize,
     /// Not fetched before this instant (after an error).
     not_before: Option<tokio::time::Instant>,
 }
@@ -127,7 +135,7 @@ impl State {
         });
         self.queued_bytes -= freed;
         if let (Some(offset), Some(p)) = (rewind, self.partitions.get_mut(tp)) {
-            p.ready = false;
+            p.ready = 0;
             p.position = Position::At(offset);
         }
     }
@@ -196,7 +204,7 @@ impl Prefetcher {
                     epoch,
                     paused: false,
                     in_flight: false,
-                    ready: false,
+                    ready: 0,
                     not_before: None,
                 },
             );
@@ -295,7 +303,7 @@ impl Prefetcher {
                         let Some(p) = st.partitions.get_mut(&tp) else {
                             continue;
                         };
-                        p.ready = false;
+                        p.ready = p.ready.saturating_sub(1);
                         if p.epoch == epoch {
                             out.push(chunk);
                         }
@@ -365,6 +373,7 @@ async fn start_fetches(shared: &Arc<Shared>) -> Option<tokio::time::Instant> {
     let snapshot = shared.client.snapshot();
     let mut by_leader: BTreeMap<i32, Vec<(PartitionCursor, u64)>> = BTreeMap::new();
     let mut unknown_topics: Vec<Arc<str>> = Vec::new();
+    let mut short_poll: Vec<i32> = Vec::new();
     {
         let mut st = shared.lock();
         let room =
@@ -377,7 +386,21 @@ async fn start_fetches(shared: &Arc<Shared>) -> Option<tokio::time::Instant> {
             let Position::At(offset) = p.position else {
                 continue;
             };
-            if p.paused || p.in_flight || p.ready {
+            if p.ready > 0 && !p.paused {
+                // Its leader's next fetch must not long-poll: the partition needs fetching as
+                // soon as its chunk is taken, which a parked fetch would delay.
+                if let Some(leader) = snapshot
+                    .topics
+                    .get(&*tp.0)
+                    .and_then(|t| t.partition(tp.1))
+                    .and_then(|part| part.leader)
+                {
+                    if !short_poll.contains(&leader) {
+                        short_poll.push(leader);
+                    }
+                }
+            }
+            if p.paused || p.in_flight || p.ready >= READY_PER_PARTITION {
                 continue;
             }
             if let Some(at) = p.not_before {
@@ -434,12 +457,13 @@ async fn start_fetches(shared: &Arc<Shared>) -> Option<tokio::time::Instant> {
     // 3. One fetch per leader, each in its own task.
     for (leader, parts) in by_leader {
         let shared = shared.clone();
+        let mut opts = shared.opts.fetch;
+        if short_poll.contains(&leader) {
+            opts.max_wait = opts.max_wait.min(SHORT_POLL);
+        }
         tokio::spawn(async move {
             let cursors: Vec<PartitionCursor> = parts.iter().map(|(c, _)| c.clone()).collect();
-            let answer = shared
-                .client
-                .fetch_leader(leader, &cursors, shared.opts.fetch)
-                .await;
+            let answer = shared.client.fetch_leader(leader, &cursors, opts).await;
             deliver(&shared, leader, parts, answer);
         });
     }
@@ -534,7 +558,7 @@ fn deliver(
                         continue;
                     }
                     p.position = Position::At(next_offset);
-                    p.ready = true;
+                    p.ready += 1;
                     let bytes = data.records.len();
                     st.queued_bytes += bytes;
                     st.queue.push_back((

@@ -496,6 +496,43 @@ pub fn decode_records_from(records: Bytes, min_offset: i64) -> FetchedRecords {
         min_offset,
         next_offset: None,
         done: false,
+        aborted: Vec::new(),
+        aborting: Vec::new(),
+    }
+}
+
+impl FetchedRecords {
+    /// Drops the records of aborted transactions (read_committed): `aborted` lists `(producer
+    /// id, first offset)` of each transaction the broker reported aborted in this response. A
+    /// transactional batch of such a producer, at or after the transaction's first offset, is
+    /// skipped until that producer's abort marker (a control batch), as the Java client does.
+    pub fn skipping_aborted(mut self, mut aborted: Vec<(i64, i64)>) -> FetchedRecords {
+        // Taken in offset order; the last entry is the next to start.
+        aborted.sort_by_key(|a| std::cmp::Reverse(a.1));
+        self.aborted = aborted;
+        self
+    }
+
+    /// Whether `batch` belongs to an aborted transaction (and tracks markers).
+    fn aborted(&mut self, batch: &Batch) -> bool {
+        while self
+            .aborted
+            .last()
+            .is_some_and(|(_, first)| *first <= batch.last_offset())
+        {
+            let (pid, _) = self.aborted.pop().expect("checked");
+            if !self.aborting.contains(&pid) {
+                self.aborting.push(pid);
+            }
+        }
+        if !batch.is_transactional() || !self.aborting.contains(&batch.producer_id) {
+            return false;
+        }
+        if batch.is_control() {
+            // The abort marker ends the producer's aborted transaction.
+            self.aborting.retain(|p| *p != batch.producer_id);
+        }
+        true
     }
 }
 
@@ -507,6 +544,10 @@ pub struct FetchedRecords {
     min_offset: i64,
     next_offset: Option<i64>,
     done: bool,
+    /// Aborted transactions not reached yet, the first to start last.
+    aborted: Vec<(i64, i64)>,
+    /// Producers whose aborted transaction is under way.
+    aborting: Vec<i64>,
 }
 
 impl FetchedRecords {
@@ -555,6 +596,10 @@ impl Iterator for FetchedRecords {
                 Some(Ok(batch)) => {
                     let next = batch.next_offset();
                     self.next_offset = Some(self.next_offset.map_or(next, |n| n.max(next)));
+                    let aborted = !self.aborted.is_empty() || !self.aborting.is_empty();
+                    if aborted && self.aborted(&batch) {
+                        continue;
+                    }
                     if !batch.is_control() && batch.last_offset() >= self.min_offset {
                         self.current = Some(batch.records());
                     }
@@ -757,6 +802,53 @@ mod tests {
         let mut only_marker = decode_records(control.freeze());
         assert!(only_marker.next().is_none());
         assert_eq!(only_marker.next_offset(), Some(1));
+    }
+
+    #[test]
+    fn records_of_aborted_transactions_are_dropped_until_the_abort_marker() {
+        let produced = sample_records();
+        // Producer 7: an aborted transaction at 0..=1, its abort marker at 2, then a later
+        // transaction at 3 (not aborted); producer 9 writes without a transaction at 4.
+        let txn = |records: &[ProduceRecord], base: i64, pid: i64, control: bool| {
+            let mut b = batch_bytes(records, Compression::None, base);
+            edit_header(&mut b, |h| {
+                h[22] |= ATTR_TRANSACTIONAL as u8;
+                if control {
+                    h[22] |= ATTR_CONTROL as u8;
+                }
+                h[43..51].copy_from_slice(&pid.to_be_bytes());
+            });
+            b
+        };
+        let mut buf = txn(&produced[..2], 0, 7, false);
+        buf.extend_from_slice(&txn(&produced[..1], 2, 7, true));
+        buf.extend_from_slice(&txn(&produced[..1], 3, 7, false));
+        let mut plain = batch_bytes(&produced[..1], Compression::None, 4);
+        edit_header(&mut plain, |h| {
+            h[43..51].copy_from_slice(&9i64.to_be_bytes())
+        });
+        buf.extend_from_slice(&plain);
+        let buf = buf.freeze();
+        let offsets = |aborted: Vec<(i64, i64)>| -> Vec<i64> {
+            decode_records(buf.clone())
+                .skipping_aborted(aborted)
+                .map(|r| r.unwrap().offset)
+                .collect()
+        };
+        assert_eq!(offsets(vec![(7, 0)]), vec![3, 4]);
+        assert_eq!(
+            offsets(Vec::new()),
+            vec![0, 1, 3, 4],
+            "read_uncommitted sees all"
+        );
+        assert_eq!(
+            offsets(vec![(9, 4)]),
+            vec![0, 1, 3, 4],
+            "not transactional: kept"
+        );
+        let mut it = decode_records(buf.clone()).skipping_aborted(vec![(7, 0)]);
+        while it.next().is_some() {}
+        assert_eq!(it.next_offset(), Some(5));
     }
 
     #[test]
