@@ -24,14 +24,6 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
     kafka.close
   end
 
-  def note(line)
-    RSpec.configuration.reporter.message(line)
-  end
-
-  def wait_until(what, timeout:, &block)
-    ConsumerProcesses.wait_until(what, timeout: timeout, detail: -> { children.map(&:describe).join("\n") }, &block)
-  end
-
   def bin_kafka(*args)
     out, status = Open3.capture2e(FailoverRun::KAFKA_BIN, *args)
     raise "bin/kafka #{args.join(' ')} failed:\n#{out}" unless status.success?

@@ -19,17 +19,6 @@ RSpec.describe "a consumer group shared with librdkafka", :integration do
     kafka.close
   end
 
-  def wait_until(what, timeout:, &block)
-    ConsumerProcesses.wait_until(what, timeout: timeout, detail: -> { children.map(&:describe).join("\n") }, &block)
-  end
-
-  def wait_processed(members, values, timeout:)
-    wanted = values.to_set
-    wait_until("#{values.size} messages are processed", timeout: timeout) do
-      (wanted - members.flat_map(&:processed).map(&:value)).empty?
-    end
-  end
-
   # The group's leader (its first member) computes the assignment: each client does it once.
   %i[kafka_rs librdkafka].each do |leader|
     it "splits a 4-partition topic between a kafka_rs member and a librdkafka member (range, #{leader} leading), " \
@@ -80,7 +69,7 @@ RSpec.describe "a consumer group shared with librdkafka", :integration do
       .to eq(owned[theirs.name].to_h { |p| [p, (100..149).to_a] })
     all = members.flat_map(&:processed)
     expect(all.map(&:value)).to match_array(round1 + round2)
-    RSpec.configuration.reporter.message(
+    note(
       format("\nmixed group (kafka_rs + librdkafka, range, %s leading): %s; 600 messages, %d duplicates; %.1fs in all",
              leader, owned.inspect, duplicates_in(all).size, ConsumerProcesses.now - t0)
     )

@@ -173,6 +173,28 @@ module ConsumerProcesses
       end
     end
 
+    # ConsumerProcesses.wait_until; on a timeout the message ends with the tail of every child's log.
+    def wait_until(what, timeout:, detail: nil, &block)
+      detail ||= -> { children.map(&:describe).join("\n") }
+      ConsumerProcesses.wait_until(what, timeout: timeout, detail: detail, &block)
+    end
+
+    # Waits until every value in `values` was processed by one of `members`.
+    def wait_processed(members, values, timeout:)
+      wanted = values.to_set
+      missing = -> { wanted - members.flat_map(&:processed).map(&:value) }
+      detail = lambda do
+        left = missing.call
+        "#{left.size} missing, e.g. #{left.first(5).inspect}\n#{members.map(&:describe).join("\n")}"
+      end
+      wait_until("#{values.size} messages are processed", timeout: timeout, detail: detail) { missing.call.empty? }
+    end
+
+    # A line under the spec's output (measurements).
+    def note(line)
+      RSpec.configuration.reporter.message(line)
+    end
+
     # Produces `count` messages "<prefix><i>" round-robin over `partitions`, i from `from`;
     # returns the values.
     def produce_values(kafka, topic, count, partitions:, from: 0, prefix: "m")

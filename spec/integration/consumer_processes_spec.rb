@@ -20,33 +20,21 @@ RSpec.describe "consumer group members in separate processes", :integration do
     kafka.close
   end
 
-  def wait_until(what, timeout:, detail: nil, &block)
-    ConsumerProcesses.wait_until(what, timeout: timeout, detail: detail || -> { children.map(&:describe).join("\n") }, &block)
-  end
-
-  def note(line)
-    RSpec.configuration.reporter.message(line)
-  end
-
-  # Waits until the values in `values` were all processed by `members` together.
-  def wait_processed(members, values, timeout:)
-    wanted = values.to_set
-    wait_until("#{values.size} messages are processed", timeout: timeout,
-                                                          detail: lambda {
-                                                            missing = wanted - members.flat_map(&:processed).map(&:value)
-                                                            "#{missing.size} missing, e.g. #{missing.first(5).inspect}\n" +
-                                                              members.map(&:describe).join("\n")
-                                                          }) do
-      (wanted - members.flat_map(&:processed).map(&:value)).empty?
+  # Eager (range: every member gives up everything on a rebalance) and cooperative (only the
+  # partitions that move are given up) rebalances.
+  %w[range cooperative-sticky].each do |assignor|
+    it "splits 6 partitions over 3 processes, 2 each (#{assignor}); when one is SIGKILLed the others take its " \
+       "partitions and every message is processed at least once, duplicates only from its uncommitted window" do
+      check_sigkilled_member(assignor)
     end
   end
 
-  it "splits 6 partitions over 3 processes, 2 each; when one is SIGKILLed the others take its partitions " \
-     "and every message is processed at least once, duplicates only from its uncommitted window" do
+  def check_sigkilled_member(assignor)
     t0 = ConsumerProcesses.now
     topic = new_topic(kafka, partitions: 6)
     # 1 ms of "work" per message: the members are busy when the victim dies.
-    members = %w[a b c].map { |n| start_child(n, group: group, topic: topic, delay: 0.001) }
+    options = ConsumerProcesses::FAST.merge(assignment_strategy: assignor)
+    members = %w[a b c].map { |n| start_child(n, group: group, topic: topic, delay: 0.001, options: options) }
     wait_until("each of the 3 members owns 2 of the 6 partitions", timeout: 40) do
       as = members.map(&:assignment)
       as.all? { |a| a.size == 2 } && as.flatten.sort == (0..5).to_a
@@ -106,11 +94,11 @@ RSpec.describe "consumer group members in separate processes", :integration do
     end
     expect(duplicates.values).to all(eq(2))
     resumed_after = survivors.flat_map(&:processed).select { |r| victim_owned.include?(r.partition) }.map(&:at).min - t_kill
-    note format("\n3 processes, 6 partitions: stable after %.1fs; %d messages; takeover %.1fs after the SIGKILL " \
+    note format("\n3 processes, 6 partitions, %s: stable after %.1fs; %d messages; takeover %.1fs after the SIGKILL " \
                 "(session timeout %ds), first message of the victim's partitions processed %.1fs after it; " \
                 "%d duplicates (victim's partitions %s: last logged commit -> processed up to " \
                 "-> survivors resumed at %s); %.1fs in all",
-                t_stable - t0, produced.size, takeover, ConsumerProcesses::FAST[:session_timeout], resumed_after,
+                assignor, t_stable - t0, produced.size, takeover, ConsumerProcesses::FAST[:session_timeout], resumed_after,
                 duplicates.size,
                 victim_owned.inspect, windows.transform_values { |w| w.values_at(:committed, :processed_to, :resumed) }.inspect,
                 ConsumerProcesses.now - t0)
