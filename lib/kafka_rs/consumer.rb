@@ -145,7 +145,7 @@ module KafkaRs
             if pending == 16
               processed(tp, done, pending, automatically_mark_as_processed)
               pending = 0
-              progress(force: true)
+              progress
             end
             # Paused or sought from the block: the rest of this batch is not this partition's next.
             break if @stop_requested || @moved.include?(tp)
@@ -153,7 +153,7 @@ module KafkaRs
         ensure
           processed(tp, done, pending, automatically_mark_as_processed) if pending.positive?
         end
-        progress(force: true)
+        progress
       end
     end
 
@@ -171,7 +171,7 @@ module KafkaRs
         end
         @positions[[batch.topic, batch.partition]] = batch.last_offset + 1
         mark_message_as_processed(batch.messages.last) if automatically_mark_as_processed
-        progress(force: true)
+        progress
       end
     end
 
@@ -413,10 +413,7 @@ module KafkaRs
     # Between messages (every 16, or after each batch): the poll deadline moves on (ruby-kafka
     # heartbeats between messages: only a single slow message counts against the rebalance
     # timeout, not a whole fetch's worth) and commits that are due go out.
-    def progress(force: false)
-      @progress = (@progress || 0) + 1
-      return unless force || (@progress & 15).zero?
-
+    def progress
       @native.touch
       commit_if_due
     end
