@@ -30,6 +30,20 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(#[from] DecodeError),
 
+    /// SASL authentication with a broker failed: credentials or a token the broker refused, a
+    /// mechanism it does not enable, or a broker that failed the mechanism's own checks (a SCRAM
+    /// server signature that does not verify). `code` is the broker's error code, if it sent one
+    /// (`SASL_AUTHENTICATION_FAILED`, `UNSUPPORTED_SASL_MECHANISM`, `ILLEGAL_SASL_STATE`). Final:
+    /// the same credentials would fail again, so it is not retried. The message never contains a
+    /// password or token.
+    #[error("SASL {mechanism} authentication with {broker} failed: {message}")]
+    Authentication {
+        broker: String,
+        mechanism: &'static str,
+        code: Option<ErrorCode>,
+        message: String,
+    },
+
     /// The broker does not support a version of an API this client can speak.
     #[error("unsupported by broker {broker}: {message}")]
     UnsupportedVersion { broker: String, message: String },
@@ -80,6 +94,7 @@ impl Error {
             Error::Kafka { code, .. } => code.is_retriable(),
             Error::Connection { .. } | Error::Timeout { .. } | Error::NoBrokers(_) => true,
             Error::Protocol(_)
+            | Error::Authentication { .. }
             | Error::UnsupportedVersion { .. }
             | Error::InvalidArgument { .. }
             | Error::Closed
@@ -91,6 +106,7 @@ impl Error {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Kafka { code, .. } => Some(*code),
+            Error::Authentication { code, .. } => *code,
             _ => None,
         }
     }
