@@ -12,6 +12,9 @@
 //! |                                    | (the code's class; `#code` set)                 |
 //! | `Connection`, `NoBrokers`          | `KafkaRs::ConnectionError`                      |
 //! | `Timeout`                          | `KafkaRs::TimeoutError` (< `ConnectionError`)   |
+//! | `Authentication { code, .. }`      | `KafkaRs::SaslAuthenticationFailed` (code 58),  |
+//! |                                    | or its subclasses `UnsupportedSaslMechanism`    |
+//! |                                    | (33) and `InvalidSaslState` (34)                |
 //! | `UnsupportedVersion`               | `KafkaRs::UnsupportedVersion`                   |
 //! | `InvalidArgument { arg, .. }`      | `ArgumentError` ("invalid <arg>: ...")          |
 //! | `Closed`                           | `KafkaRs::ClientClosed`                         |
@@ -119,6 +122,15 @@ fn map(ruby: &Ruby, err: CoreError) -> Mapped {
     let message = err.to_string();
     let class = match &err {
         CoreError::Kafka { code, .. } => return kafka_exception(ruby, *code, message),
+        CoreError::Authentication { code, .. } => {
+            let code = match code {
+                Some(
+                    c @ (ErrorCode::UNSUPPORTED_SASL_MECHANISM | ErrorCode::ILLEGAL_SASL_STATE),
+                ) => *c,
+                _ => ErrorCode::SASL_AUTHENTICATION_FAILED,
+            };
+            return kafka_exception(ruby, code, message);
+        }
         CoreError::Connection { .. } | CoreError::NoBrokers(_) => {
             class_or_base(ruby, &CONNECTION_ERROR)
         }
@@ -235,6 +247,12 @@ fn sample_core_error(kind: &str, code: i16) -> CoreError {
             message: "Produce v3+ needed".to_owned(),
         },
         "invalid_argument" => CoreError::invalid("topic", "must not be empty"),
+        "authentication" => CoreError::Authentication {
+            broker: "localhost:9094".to_owned(),
+            mechanism: "SCRAM-SHA-256",
+            code: (code != 0).then_some(ErrorCode(code)),
+            message: "Authentication failed".to_owned(),
+        },
         "closed" => CoreError::Closed,
         _ => CoreError::invalid("kind", format!("unknown error kind {kind:?}")),
     }

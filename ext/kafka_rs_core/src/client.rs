@@ -142,7 +142,10 @@ impl Client {
         for addr in candidates {
             match self.inner.pool.get(&addr, Lane::General).await {
                 Ok(conn) => return Ok(conn),
-                Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
+                // Final errors: every broker of the cluster would give the same answer.
+                Err(e @ (Error::UnsupportedVersion { .. } | Error::Authentication { .. })) => {
+                    return Err(e)
+                }
                 Err(e) => failures.push(e.to_string()),
             }
         }

@@ -1,5 +1,10 @@
 //! The broker pool: at most one live connection per broker address and [`Lane`].
 //!
+//! A new connection is published only once it is ready: connected (TCP, TLS), API versions
+//! negotiated, and, when the client uses SASL, authenticated ([`sasl::authenticate`]). A
+//! connection that fails authentication is closed at once; the error is final (not retriable),
+//! so callers do not retry it, though the next attempt still waits out the backoff.
+//!
 //! Each address and lane has a slot guarded by an async mutex, so concurrent callers that need the same
 //! broker share one connection attempt instead of racing. A failed attempt pushes the next one
 //! out by an exponential backoff with ±20% jitter (50 ms doubling to 1 s by default), so a dead
@@ -12,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::connection::sasl::{self, SaslSession};
 use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use crate::error::Result;
 use crate::log::{EventLog, Level};
@@ -128,10 +134,19 @@ impl BrokerPool {
         if let Some(at) = slot.retry_at {
             tokio::time::sleep_until(at.into()).await;
         }
-        match BrokerConnection::connect(addr, self.config.clone()).await {
-            Ok(conn) => {
+        match self.open(addr).await {
+            Ok((conn, session)) => {
                 self.events.log(Level::Debug, || {
-                    format!("connected to {addr} ({} connection)", lane.name())
+                    let auth = match session {
+                        Some(SaslSession {
+                            mechanism,
+                            lifetime: Some(l),
+                            ..
+                        }) => format!(", {mechanism}, session of {} ms", l.as_millis()),
+                        Some(s) => format!(", {}", s.mechanism),
+                        None => String::new(),
+                    };
+                    format!("connected to {addr} ({} connection{auth})", lane.name())
                 });
                 slot.failures = 0;
                 slot.retry_at = None;
@@ -149,6 +164,25 @@ impl BrokerPool {
                     )
                 });
                 Err(err)
+            }
+        }
+    }
+
+    /// Connects to `addr`, negotiates versions and, when the client uses SASL, authenticates.
+    /// A connection that fails authentication is closed before the error is returned.
+    async fn open(
+        &self,
+        addr: &BrokerAddr,
+    ) -> Result<(Arc<BrokerConnection>, Option<SaslSession>)> {
+        let conn = BrokerConnection::connect(addr, self.config.clone()).await?;
+        let Some(config) = &self.config.sasl else {
+            return Ok((conn, None));
+        };
+        match sasl::authenticate(&conn, config, self.config.connect_timeout).await {
+            Ok(session) => Ok((conn, Some(session))),
+            Err(e) => {
+                conn.close("SASL authentication failed");
+                Err(e)
             }
         }
     }

@@ -178,6 +178,12 @@ pub async fn authenticate(
                 format!("the broker does not enable {mechanism} on this listener (it enables: {offered})"),
             ));
         }
+        code @ ErrorCode::ILLEGAL_SASL_STATE => {
+            return Err(failed(
+                Some(code),
+                format!("SaslHandshake answered {code}: is this listener configured for SASL?"),
+            ))
+        }
         code => return Err(failed(Some(code), format!("SaslHandshake answered {code}"))),
     }
 
@@ -226,7 +232,7 @@ async fn run_exchange(
     conn: &BrokerConnection,
     mut exchange: Box<dyn Exchange>,
     secret: &Secret,
-    failed: &dyn Fn(Option<ErrorCode>, String) -> Error,
+    failed: &(dyn Fn(Option<ErrorCode>, String) -> Error + Sync),
 ) -> Result<Option<Duration>> {
     let refused = |message: String| failed(None, redact(&message, secret));
     let mut token = exchange.first().map_err(refused)?;
