@@ -26,8 +26,24 @@ module KafkaRs
     # @param socket_timeout [Numeric, nil] seconds to wait for a response, on top of any time a
     #   request itself asks the broker to wait (nil: 10)
     # @param partitioner [nil, Symbol, #call] default partitioner of this client's producers
+    # @param sasl_plain_username [String, nil] SASL PLAIN (with sasl_plain_password)
+    # @param sasl_plain_password [String, nil]
+    # @param sasl_plain_authzid [String] identity to act as (PLAIN; "" for the username's own)
+    # @param sasl_scram_username [String, nil] SASL SCRAM (with sasl_scram_password and
+    #   sasl_scram_mechanism)
+    # @param sasl_scram_password [String, nil]
+    # @param sasl_scram_mechanism [String, nil] "sha256" (SCRAM-SHA-256) or "sha512"
+    # @param sasl_oauth_token_provider [#token, nil] SASL OAUTHBEARER: `#token` returns the
+    #   bearer token (and `#extensions`, if defined, a Hash of SASL extensions); called on Ruby
+    #   threads only, at creation and whenever the token needs refreshing (see {Sasl})
+    # @param sasl_over_ssl [Boolean] refuse SASL without TLS (true, the default), as ruby-kafka
+    # @raise [KafkaRs::SaslAuthenticationFailed] from any call, when a broker refuses the
+    #   credentials or does not enable the mechanism (at once, never retried)
     def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
-                   socket_timeout: 10, partitioner: nil)
+                   socket_timeout: 10, partitioner: nil,
+                   sasl_plain_authzid: "", sasl_plain_username: nil, sasl_plain_password: nil,
+                   sasl_scram_username: nil, sasl_scram_password: nil, sasl_scram_mechanism: nil,
+                   sasl_oauth_token_provider: nil, sasl_over_ssl: true)
       brokers = Validation.seed_brokers!(seed_brokers)
       raise TypeError, "client_id must be a String, got #{client_id.class}" unless client_id.is_a?(String)
 
@@ -37,10 +53,18 @@ module KafkaRs
         raise TypeError, "logger must be a Logger (respond to #add), got #{logger.class}"
       end
 
+      # TLS arrives with the TLS options (ssl_*, kafka+ssl:// seeds); until then no connection uses it.
+      tls = false
+      sasl = Sasl.settings!(plain_authzid: sasl_plain_authzid, plain_username: sasl_plain_username,
+                            plain_password: sasl_plain_password, scram_username: sasl_scram_username,
+                            scram_password: sasl_scram_password, scram_mechanism: sasl_scram_mechanism,
+                            oauth_token_provider: sasl_oauth_token_provider, over_ssl: sasl_over_ssl, tls: tls)
+
       @logger = logger
       @partitioner = partitioner
       Partitioners.resolve(partitioner)
       @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f)
+      @oauth = sasl && Sasl.configure(@native, sasl, self)
       @log_level = nil
       sync_log_level if logger
       @closed = false
@@ -431,6 +455,7 @@ module KafkaRs
     def close
       @closed = true
       @native.close
+      @oauth&.stop
       nil
     end
 
@@ -448,6 +473,7 @@ module KafkaRs
     # metadata refreshes, retries, failures) to the logger, on this Ruby thread.
     def logged
       sync_log_level if @logger
+      @oauth&.ensure_running
       yield
     ensure
       flush_log if @logger
