@@ -59,6 +59,12 @@ pub struct Coordinator {
     addr: Mutex<Option<BrokerAddr>>,
 }
 
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.client.pool().close_lane(self.lane);
+    }
+}
+
 impl Coordinator {
     pub fn new(client: Client, group_id: String) -> Coordinator {
         Coordinator {
