@@ -284,7 +284,211 @@ pub fn redact(message: &str, secret: &Secret) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bytes::{BufMut, Bytes, BytesMut};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
     use super::*;
+    use crate::connection::{BrokerAddr, ConnectionConfig};
+    use crate::protocol::codec::{Reader, WireWrite};
+
+    /// A byte-level peer on a loopback socket (not a broker): it answers ApiVersions so that the
+    /// connection negotiates SaslHandshake v1 and SaslAuthenticate v2, then answers each SASL
+    /// request with the next body `script` gives it.
+    async fn peer(
+        mut script: impl FnMut(i16, Bytes) -> Option<Bytes> + Send + 'static,
+    ) -> (BrokerAddr, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = BrokerAddr {
+            host: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            while let Some((key, version, id, body)) = read_request(&mut sock).await {
+                let mut out = BytesMut::new();
+                out.put_i32(id);
+                match key {
+                    // Refuses the first version asked for (answering in the v0 layout, as
+                    // brokers do), then lists the APIs at v0.
+                    18 if version > 0 => {
+                        out.put_i16(35);
+                        out.put_i32(1);
+                        out.put_slice(&[0, 18, 0, 0, 0, 0]);
+                    }
+                    18 => {
+                        out.put_i16(0);
+                        out.put_i32(3);
+                        for (api, max) in [(17i16, 1i16), (18, 0), (36, 2)] {
+                            out.put_i16(api);
+                            out.put_i16(0);
+                            out.put_i16(max);
+                        }
+                    }
+                    _ => {
+                        if key == 36 {
+                            out.put_uvarint(0); // response header v1
+                        }
+                        let Some(answer) = script(key, body) else {
+                            return;
+                        };
+                        out.put_slice(&answer);
+                    }
+                }
+                let mut frame = (out.len() as i32).to_be_bytes().to_vec();
+                frame.extend_from_slice(&out);
+                sock.write_all(&frame).await.unwrap();
+            }
+        });
+        (addr, task)
+    }
+
+    /// Reads one request: api key, version, correlation id and the body after the header.
+    async fn read_request(sock: &mut TcpStream) -> Option<(i16, i16, i32, Bytes)> {
+        let size = sock.read_i32().await.ok()?;
+        let mut frame = vec![0; size as usize];
+        sock.read_exact(&mut frame).await.ok()?;
+        let mut r = Reader::new(Bytes::from(frame));
+        let (key, version, id) = (r.i16().ok()?, r.i16().ok()?, r.i32().ok()?);
+        r.nullable_string(false).ok()?;
+        if key == 36 && version >= 2 {
+            r.skip_tagged_fields().ok()?; // request header v2
+        }
+        Some((key, version, id, r.into_rest()))
+    }
+
+    fn handshake_answer(error: i16, mechanisms: &[&str]) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i16(error);
+        b.put_i32(mechanisms.len() as i32);
+        for m in mechanisms {
+            b.put_string(m, false);
+        }
+        b.freeze()
+    }
+
+    /// A SaslAuthenticate v2 answer.
+    fn authenticate_answer(
+        error: i16,
+        message: Option<&str>,
+        auth: &[u8],
+        lifetime_ms: i64,
+    ) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i16(error);
+        b.put_nullable_string(message, true);
+        b.put_nullable_bytes(Some(auth), true);
+        b.put_i64(lifetime_ms);
+        b.put_uvarint(0);
+        b.freeze()
+    }
+
+    /// The client bytes of a SaslAuthenticate v2 body.
+    fn auth_bytes(body: Bytes) -> Bytes {
+        Reader::new(body).bytes(true).unwrap()
+    }
+
+    async fn run(addr: &BrokerAddr, sasl: &SaslConfig) -> Result<SaslSession> {
+        let config = Arc::new(ConnectionConfig::default());
+        let conn = BrokerConnection::connect(addr, config).await.unwrap();
+        authenticate(&conn, sasl, Duration::from_secs(1)).await
+    }
+
+    fn plain() -> SaslConfig {
+        SaslConfig::Plain(plain::PlainCredentials::new("", "alice", "hunter2").unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_mechanism_the_broker_does_not_enable_is_refused_with_the_ones_it_does() {
+        let (addr, _peer) =
+            peer(|_, _| Some(handshake_answer(33, &["PLAIN", "SCRAM-SHA-512"]))).await;
+        let sasl = SaslConfig::Scram(
+            scram::ScramCredentials::new(scram::ScramMechanism::Sha256, "alice", "hunter2")
+                .unwrap(),
+        );
+        let err = run(&addr, &sasl).await.unwrap_err();
+        assert!(!err.is_retriable());
+        assert_eq!(err.code(), Some(ErrorCode::UNSUPPORTED_SASL_MECHANISM));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "SASL SCRAM-SHA-256 authentication with {addr} failed: the broker does not enable \
+                 SCRAM-SHA-256 on this listener (it enables: PLAIN, SCRAM-SHA-512)"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn plain_sends_its_message_and_keeps_the_session_lifetime() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (addr, _peer) = peer(move |key, body| match key {
+            17 => Some(handshake_answer(0, &["PLAIN"])),
+            _ => {
+                tx.send(auth_bytes(body)).unwrap();
+                Some(authenticate_answer(0, None, b"", 10_000))
+            }
+        })
+        .await;
+        let session = run(&addr, &plain()).await.unwrap();
+        assert_eq!(session.mechanism, "PLAIN");
+        assert_eq!(session.lifetime, Some(Duration::from_secs(10)));
+        assert_eq!(&rx.recv().unwrap()[..], b"\0alice\0hunter2");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_carries_the_broker_message_without_the_password() {
+        let (addr, _peer) = peer(|key, _| match key {
+            17 => Some(handshake_answer(0, &["PLAIN"])),
+            // A broker that quotes the password: it is redacted.
+            _ => Some(authenticate_answer(
+                58,
+                Some("bad password hunter2"),
+                b"",
+                0,
+            )),
+        })
+        .await;
+        let err = run(&addr, &plain()).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::SASL_AUTHENTICATION_FAILED));
+        assert_eq!(
+            err.to_string(),
+            format!("SASL PLAIN authentication with {addr} failed: bad password [redacted]")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scram_broker_that_cannot_sign_is_refused_even_though_it_accepted() {
+        let (addr, _peer) = peer(|key, body| match key {
+            17 => Some(handshake_answer(0, &["SCRAM-SHA-512"])),
+            _ => {
+                let client = String::from_utf8(auth_bytes(body).to_vec()).unwrap();
+                let answer = match client.split_once(",r=") {
+                    // client-first: extend the nonce.
+                    Some(("n,,n=alice", nonce)) => {
+                        format!("r={nonce}srv,s=c2FsdHNhbHQ=,i=4096")
+                    }
+                    // client-final: "accept" with a signature made without the credentials.
+                    _ => "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+                        .to_string(),
+                };
+                Some(authenticate_answer(0, None, answer.as_bytes(), 0))
+            }
+        })
+        .await;
+        let sasl = SaslConfig::Scram(
+            scram::ScramCredentials::new(scram::ScramMechanism::Sha512, "alice", "hunter2")
+                .unwrap(),
+        );
+        let err = run(&addr, &sasl).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Authentication { code: None, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn secrets_never_print() {
