@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "redis"
-require "socket"
+require_relative "free_port"
 require "tmpdir"
 require "fileutils"
 
@@ -26,7 +26,7 @@ class RedisServer
     begin
       attempts += 1
       @dir = Dir.mktmpdir("redis-spec-")
-      @port = free_port
+      @port = FreePort.pick
       @log = File.join(@dir, "redis.log")
       @pid = Process.spawn("redis-server", "--port", @port.to_s, "--bind", "127.0.0.1", "--dir", @dir,
                            "--save", "", "--appendonly", "no", "--logfile", @log, "--daemonize", "no",
@@ -62,13 +62,6 @@ class RedisServer
   end
 
   private
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
 
   def wait_until_ready
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10

@@ -14,4 +14,5 @@ require_relative "router_metrics/latency_buckets"
 require_relative "router_metrics/request"
 require_relative "router_metrics/reference"
 require_relative "router_metrics/load_generator"
+require_relative "router_metrics/load_runner"
 # metrics_store.rb needs the redis gem; the endpoint needs sinatra: required where used.
