@@ -147,6 +147,15 @@ RSpec.describe "kafka_rs command" do
       expect(messages.to_h { |m| [m.value, m.key] }).to include("v1" => "k1", "v2" => "k2", "no key" => nil)
     end
 
+    it "refuses a partition the topic does not have" do
+      topic = new_topic(kafka, partitions: 2)
+      out, err, status = cli("produce", topic, "--partition", "2", stdin: "x\n")
+      expect([out, status]).to eq(["", 1])
+      expect(err).to include("#{topic} has 2 partitions (0..1), not 2")
+      expect(cli("produce", topic, "--partition", "1", stdin: "x\n").last).to eq(0)
+      expect(kafka.last_offset_for(topic, 1)).to eq(0)
+    end
+
     it "tails binary values as base64 in JSON" do
       topic = new_topic(kafka)
       kafka.deliver_message("\xFF\x00bin".b, topic: topic, key: "k", headers: { "h" => "v" })

@@ -18,12 +18,18 @@ module KafkaRs
         @key = nil
         @separator = nil
         @partition = nil
+        @timeout = 30
       end
 
       def define_options(o)
         o.on("--key K", "the key of every message") { |v| @key = v }
         o.on("--key-separator SEP", "each line is KEY<SEP>VALUE (a line without SEP has no key)") { |v| @separator = v }
         o.on("--partition P", Integer, "write to partition P (default: by key, or spread)") { |v| @partition = v }
+        o.on("--timeout SECONDS", Float, "give up on a line not delivered within this long (default 30)") do |v|
+          raise OptionParser::InvalidArgument, "--timeout must be positive" unless v.positive?
+
+          @timeout = v
+        end
       end
 
       def execute(args)
@@ -31,7 +37,9 @@ module KafkaRs
         raise UsageError, "--key and --key-separator exclude each other" if @key && @separator
         raise UsageError, "--key-separator must not be empty" if @separator&.empty?
 
-        producer = kafka.async_producer(delivery_interval: 0.005, max_queue_size: 20 * CHUNK, max_buffer_size: CHUNK)
+        check_partition(topic) if @partition
+        producer = kafka.async_producer(delivery_interval: 0.005, max_queue_size: 20 * CHUNK, max_buffer_size: CHUNK,
+                                        delivery_timeout: @timeout)
         started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
         @produced = 0
         @failed = 0
@@ -56,6 +64,15 @@ module KafkaRs
       end
 
       private
+
+      def check_partition(topic)
+        return unless kafka.has_topic?(topic)
+
+        count = kafka.partitions_for(topic)
+        return if @partition < count
+
+        raise KafkaRs::UnknownTopicOrPartition, "#{topic} has #{count} partitions (0..#{count - 1}), not #{@partition}"
+      end
 
       def message(line, topic)
         key = @key
