@@ -99,13 +99,14 @@ RSpec.describe "router_metrics drain endpoint (Puma, real broker)" do
     redis_server&.stop
   end
 
-  it "answers 413 for a body over the limit and stays up after bad input" do
+  it "answers 413 for a body over the limit, stays up after bad input, and notes a wrong Logplex-Msg-Count" do
     @puma = PumaServer.start(rackup, env: env)
     big = "x" * ((4 * 1024 * 1024) + 1) # DrainApp::MAX_BODY + 1
     expect(post(@puma.url("/logs"), big).code).to eq("413")
     expect(post(@puma.url("/logs"), "\xFF\x00\n123456789 <".b).code).to eq("202")
     batch = generator.batch(5)
-    expect(post(@puma.url("/logs"), batch.body, batch.headers).code).to eq("202")
-    expect(JSON.parse(@puma.get("/stats").body)).to include("produced" => batch.lines.size)
+    expect(post(@puma.url("/logs"), batch.body, batch.headers.merge("Logplex-Msg-Count" => "6")).code).to eq("202")
+    expect(JSON.parse(@puma.get("/stats").body)).to include("produced" => batch.lines.size, "count_mismatches" => 1)
+    expect(@puma.log_output).to include("Logplex-Msg-Count says 6, the body has 5 frames")
   end
 end
