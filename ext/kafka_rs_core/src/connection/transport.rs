@@ -1,6 +1,7 @@
 //! Opening the byte stream to a broker: TCP with a connect timeout and `TCP_NODELAY`. TLS (and
 //! SASL, which runs over the stream before the client uses it) will wrap the stream here, so the
-//! messenger stays agnostic of what carries its bytes.
+//! messenger stays agnostic of what carries its bytes: it splits a [`Stream`] into a read half
+//! and a write half and runs the same reader and writer tasks over any pair of halves.
 //!
 //! Every socket is created through [`sockets::open_registered`], so a forked child can let go of
 //! it (see [`super::sockets`]).
@@ -15,7 +16,11 @@ use super::BrokerAddr;
 use crate::error::{Error, Result};
 
 /// The stream a connection talks over.
-pub type Stream = TcpStream;
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+}
 
 /// Connects to `addr` (each resolved address in turn, as `TcpStream::connect` does). The
 /// registration must live as long as the stream.
@@ -37,10 +42,10 @@ pub async fn connect(addr: &BrokerAddr, timeout: Duration) -> Result<(Stream, So
     stream
         .set_nodelay(true)
         .map_err(|e| failed(e.to_string()))?;
-    Ok((stream, registration))
+    Ok((Stream::Plain(stream), registration))
 }
 
-async fn connect_any(addr: &BrokerAddr) -> io::Result<(Stream, SocketRegistration)> {
+async fn connect_any(addr: &BrokerAddr) -> io::Result<(TcpStream, SocketRegistration)> {
     let mut last_error = None;
     for target in tokio::net::lookup_host((addr.host.as_str(), addr.port)).await? {
         let (socket, registration) = sockets::open_registered(|| {

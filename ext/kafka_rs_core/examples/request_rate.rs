@@ -1,0 +1,142 @@
+//! Micro-benchmark of one broker connection: how fast small requests go through the messenger
+//! (writer task, reader task, correlation map, in-flight limit).
+//!
+//! ```sh
+//! cargo run --release -p kafka_rs_core --example request_rate            # a real broker
+//! BENCH_PEER=echo cargo run --release -p kafka_rs_core --example request_rate
+//! KAFKA_BROKERS=127.0.0.1:9092 BENCH_ROUNDS=5 BENCH_REQUESTS=50000 cargo run ...
+//! ```
+//!
+//! `BENCH_PEER=echo` talks to an in-process loopback peer that answers every request at once
+//! with a fixed ApiVersions v0 response (no broker work: the client's own cost dominates);
+//! otherwise to the broker at `KAFKA_BROKERS`.
+//!
+//! Two loads, each repeated `BENCH_ROUNDS` times (the median is printed):
+//!
+//! * **sequential**: one request at a time (ApiVersions), `BENCH_SEQUENTIAL` of them: the round
+//!   trip through both tasks and the peer, in µs per request;
+//! * **pipelined**: `BENCH_REQUESTS` requests (brokers-only Metadata; ApiVersions with the echo
+//!   peer) from `BENCH_TASKS` concurrent tasks on one connection (5 in flight at once): requests
+//!   per second.
+//!
+//! Prints one JSON line at the end, for scripts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_rs_core::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
+use kafka_rs_core::protocol::messages::api_versions::ApiVersionsRequest;
+use kafka_rs_core::protocol::messages::metadata::MetadataRequest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Answers each request frame with an ApiVersions v0 response (one entry: ApiVersions 0..=0)
+/// carrying its correlation id; to a request above v0 (the connection's handshake) with
+/// UNSUPPORTED_VERSION, so the client falls back to v0.
+async fn echo_peer(listener: tokio::net::TcpListener) {
+    while let Ok((stream, _)) = listener.accept().await {
+        stream.set_nodelay(true).unwrap();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut read = tokio::io::BufReader::new(read);
+            let mut frame = Vec::new();
+            loop {
+                let Ok(size) = read.read_i32().await else {
+                    return;
+                };
+                frame.resize(size as usize, 0);
+                if read.read_exact(&mut frame).await.is_err() {
+                    return;
+                }
+                let mut out = Vec::with_capacity(20);
+                out.extend_from_slice(&16i32.to_be_bytes());
+                out.extend_from_slice(&frame[4..8]); // correlation id
+                let error: u8 = if frame[2..4] == [0, 0] { 0 } else { 35 };
+                out.extend_from_slice(&[0, error, 0, 0, 0, 1, 0, 18, 0, 0, 0, 0]);
+                if write.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let echo = std::env::var("BENCH_PEER").is_ok_and(|p| p == "echo");
+    let addr = if echo {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(echo_peer(listener));
+        BrokerAddr::parse(&format!("127.0.0.1:{port}")).unwrap()
+    } else {
+        let broker = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+        BrokerAddr::parse(broker.split(',').next().unwrap()).expect("KAFKA_BROKERS")
+    };
+    let rounds = env_usize("BENCH_ROUNDS", 5);
+    let sequential = env_usize("BENCH_SEQUENTIAL", 5_000);
+    let requests = env_usize("BENCH_REQUESTS", 50_000);
+    let tasks = env_usize("BENCH_TASKS", 32);
+    let config = Arc::new(ConnectionConfig {
+        request_timeout: Duration::from_secs(30),
+        ..ConnectionConfig::default()
+    });
+    let conn = BrokerConnection::connect(&addr, config)
+        .await
+        .expect("connect");
+
+    let mut sequential_us = Vec::new();
+    let mut pipelined_rps = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for _ in 0..sequential {
+            conn.request(&ApiVersionsRequest::default())
+                .await
+                .expect("ApiVersions");
+        }
+        sequential_us.push(started.elapsed().as_secs_f64() * 1e6 / sequential as f64);
+
+        let started = Instant::now();
+        let per_task = requests / tasks;
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    let req = MetadataRequest {
+                        topics: Some(&[]),
+                        allow_auto_topic_creation: false,
+                    };
+                    for _ in 0..per_task {
+                        if echo {
+                            conn.request(&ApiVersionsRequest::default())
+                                .await
+                                .expect("ApiVersions");
+                        } else {
+                            conn.request(&req).await.expect("Metadata");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        pipelined_rps.push((per_task * tasks) as f64 / started.elapsed().as_secs_f64());
+    }
+    let seq = median(sequential_us.clone());
+    let pip = median(pipelined_rps.clone());
+    println!("sequential ApiVersions µs/request: {sequential_us:.1?} median {seq:.1}");
+    println!("pipelined Metadata requests/s:     {pipelined_rps:.0?} median {pip:.0}");
+    println!("{{\"sequential_us\":{seq:.2},\"pipelined_rps\":{pip:.0}}}");
+}
