@@ -47,6 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::sockets::SocketRegistration;
+use super::tls::{self, HandshakeFacts};
 use super::transport::{self, Stream};
 use super::versions::{self, ApiVersionTable};
 use super::{BrokerAddr, ConnectionConfig};
@@ -204,6 +205,8 @@ impl State {
 
 struct Shared {
     broker: String,
+    /// Set on a TLS connection: its read and write errors are classified ([`tls::classify`]).
+    tls: Option<HandshakeFacts>,
     /// [`ConnectionConfig::max_in_flight`], at least 1.
     limit: usize,
     state: Mutex<State>,
@@ -230,6 +233,17 @@ impl Shared {
         for (_, w) in waiters {
             w.fail(err.clone());
         }
+    }
+
+    /// The error for a failed read or write: a TLS failure (a broker refusing the client
+    /// certificate after the handshake, TLS 1.3) or a connection error.
+    fn stream_error(&self, e: &std::io::Error) -> Error {
+        self.tls
+            .and_then(|facts| tls::classify(e, &self.broker, facts))
+            .unwrap_or_else(|| Error::Connection {
+                broker: self.broker.clone(),
+                message: e.to_string(),
+            })
     }
 
     /// The error for a request whose connection went away.
@@ -301,7 +315,7 @@ impl std::fmt::Debug for BrokerConnection {
 impl BrokerConnection {
     /// Connects, starts the reader and writer tasks, and negotiates API versions.
     pub async fn connect(addr: &BrokerAddr, config: Arc<ConnectionConfig>) -> Result<Arc<Self>> {
-        let (stream, registration) = transport::connect(addr, config.connect_timeout).await?;
+        let (stream, registration) = transport::connect(addr, &config).await?;
         let conn = Self::start(addr, config, stream, registration);
         let table = versions::handshake(&conn).await?;
         let _ = conn.versions.set(table);
@@ -319,20 +333,35 @@ impl BrokerConnection {
             // Owned halves of the socket: reads and writes share no lock.
             Stream::Plain(tcp) => {
                 let (read_half, write_half) = tcp.into_split();
-                Self::start_on(addr, config, read_half, write_half, registration)
+                Self::start_on(addr, config, read_half, write_half, registration, None)
+            }
+            // One TLS session, so the halves share it behind tokio's split lock (held only
+            // while a read or write call runs, never across a wait).
+            Stream::Tls(tls, facts) => {
+                let (read_half, write_half) = tokio::io::split(*tls);
+                Self::start_on(
+                    addr,
+                    config,
+                    read_half,
+                    write_half,
+                    registration,
+                    Some(facts),
+                )
             }
         }
     }
 
     /// Starts the reader task over `read_half` and the writer task over `write_half` (the two
     /// halves of one stream, whatever carries it). `registration` is the socket's entry in the
-    /// fork registry, kept until both tasks have ended.
+    /// fork registry, kept until both tasks have ended; `tls` what the TLS handshake showed,
+    /// to classify a failure of the stream.
     fn start_on<R, W>(
         addr: &BrokerAddr,
         config: Arc<ConnectionConfig>,
         read_half: R,
         write_half: W,
         registration: SocketRegistration,
+        tls: Option<HandshakeFacts>,
     ) -> Arc<Self>
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -343,6 +372,7 @@ impl BrokerConnection {
         let (tx, rx) = mpsc::channel(limit);
         let shared = Arc::new(Shared {
             broker: addr.to_string(),
+            tls,
             limit,
             state: Mutex::new(State {
                 next_id: 0,
@@ -638,12 +668,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     message: "connection closed by the broker".into(),
                 }
             }
-            Err(e) => {
-                break Error::Connection {
-                    broker: shared.broker.clone(),
-                    message: e.to_string(),
-                }
-            }
+            Err(e) => break shared.stream_error(&e),
         };
         let (id, mut body) = match frame::split_response(frame) {
             Ok(x) => x,
@@ -685,10 +710,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             Err(e) => Err(e),
         };
         if let Err(e) = written {
-            shared.poison(Error::Connection {
-                broker: shared.broker.clone(),
-                message: e.to_string(),
-            });
+            shared.poison(shared.stream_error(&e));
             return;
         }
         if out.settle_when_written {
@@ -824,10 +846,8 @@ mod tests {
                     host: "127.0.0.1".into(),
                     port: listener.local_addr().unwrap().port(),
                 };
-                let (client, server) = tokio::join!(
-                    transport::connect(&addr, Duration::from_secs(5)),
-                    listener.accept()
-                );
+                let (client, server) =
+                    tokio::join!(transport::connect(&addr, &config), listener.accept());
                 let (stream, registration) = client.unwrap();
                 let conn = BrokerConnection::start(&addr, config, stream, registration);
                 let (read, out) = server.unwrap().0.into_split();
@@ -847,6 +867,7 @@ mod tests {
                     read_half,
                     write_half,
                     SocketRegistration::unregistered(),
+                    None,
                 );
                 let (read, out) = tokio::io::split::<DuplexStream>(server);
                 tokio::spawn(read_requests(read, tx));
