@@ -26,8 +26,29 @@ module KafkaRs
     # @param socket_timeout [Numeric, nil] seconds to wait for a response, on top of any time a
     #   request itself asks the broker to wait (nil: 10)
     # @param partitioner [nil, Symbol, #call] default partitioner of this client's producers
+    #
+    # TLS (ruby-kafka's option names) is on when a seed broker is given as `kafka+ssl://host:port`
+    # (as hosted providers' `KAFKA_URL` values are) or when any CA or client certificate option is
+    # given; mixing `kafka+ssl://` and `kafka://` seed brokers is an ArgumentError. Certificates
+    # and keys are read and checked here: unusable material raises {SslError} at once.
+    # @param ssl_ca_cert [String, Array<String>, nil] PEM of the CA certificate(s) that sign the
+    #   brokers' certificates (one String may hold several)
+    # @param ssl_ca_cert_file_path [String, nil] a PEM file of CA certificates
+    # @param ssl_ca_certs_from_system [Boolean] trust the system's CA store too (it is also used
+    #   when TLS is on and no CA is given)
+    # @param ssl_client_cert [String, nil] PEM of the client certificate, for brokers that require
+    #   one (may be followed by its intermediate CAs)
+    # @param ssl_client_cert_key [String, nil] PEM of its private key: PKCS#8, PKCS#1 (RSA), SEC1
+    #   (EC), or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`) with `ssl_client_cert_key_password`
+    # @param ssl_client_cert_key_password [String, nil]
+    # @param ssl_client_cert_chain [String, nil] PEM of intermediate CAs sent after the client
+    #   certificate
+    # @param ssl_verify_hostname [Boolean] check that each broker's certificate names the host
+    #   connected to; false still verifies the certificate chain
     def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
-                   socket_timeout: 10, partitioner: nil)
+                   socket_timeout: 10, partitioner: nil, ssl_ca_cert: nil, ssl_ca_cert_file_path: nil,
+                   ssl_ca_certs_from_system: false, ssl_client_cert: nil, ssl_client_cert_key: nil,
+                   ssl_client_cert_key_password: nil, ssl_client_cert_chain: nil, ssl_verify_hostname: true)
       brokers = Validation.seed_brokers!(seed_brokers)
       raise TypeError, "client_id must be a String, got #{client_id.class}" unless client_id.is_a?(String)
 
@@ -40,7 +61,13 @@ module KafkaRs
       @logger = logger
       @partitioner = partitioner
       Partitioners.resolve(partitioner)
-      @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f)
+      tls = Validation.ssl_options!(
+        ca_cert: ssl_ca_cert, ca_cert_file_path: ssl_ca_cert_file_path,
+        ca_certs_from_system: ssl_ca_certs_from_system, client_cert: ssl_client_cert,
+        client_cert_key: ssl_client_cert_key, client_cert_key_password: ssl_client_cert_key_password,
+        client_cert_chain: ssl_client_cert_chain, verify_hostname: ssl_verify_hostname
+      )
+      @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f, tls)
       @log_level = nil
       sync_log_level if logger
       @closed = false

@@ -112,6 +112,18 @@ impl Default for TlsOptions {
     }
 }
 
+impl TlsOptions {
+    /// Whether these options alone turn TLS on: a CA (strings, file, system store) or a client
+    /// certificate is given. (`verify_hostname` alone does not.)
+    pub fn asks_for_tls(&self) -> bool {
+        !self.ca_certs.is_empty()
+            || self.ca_cert_file.is_some()
+            || self.ca_certs_from_system
+            || self.client_cert.is_some()
+            || self.client_key.is_some()
+    }
+}
+
 /// What went wrong with TLS (the kind of an [`Error::Tls`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
