@@ -14,7 +14,61 @@ module Bench
   module_function
 
   def brokers
+    return "#{secure_env['host']}:#{secure_env['ports']['ssl']}" if tls?
+
     ENV.fetch("KAFKA_BROKERS", "127.0.0.1:9092")
+  end
+
+  # BENCH_TLS=1: every client talks TLS, with the generated client certificate, to the ssl
+  # listener of the secure broker (bin/kafka secure-start; KAFKA_SECURE_ENV names another
+  # worktree's env.json). KAFKA_BROKERS is then ignored.
+  def tls?
+    env_flag("BENCH_TLS", default: false)
+  end
+
+  def transport
+    tls? ? "TLS" : "plaintext"
+  end
+
+  def secure_env
+    @secure_env ||= begin
+      require "json"
+      path = ENV.fetch("KAFKA_SECURE_ENV", File.join(ROOT, "tmp/kafka/secure/env.json"))
+      abort "BENCH_TLS=1: #{path} not found; start the secure broker with bin/kafka secure-start" unless File.exist?(path)
+      JSON.parse(File.read(path))
+    end
+  end
+
+  # Options every KafkaRs client of a bench takes (the TLS material when BENCH_TLS=1).
+  def client_options
+    return {} unless tls?
+
+    files = secure_env.fetch("files")
+    { ssl_ca_cert: File.read(files.fetch("ca.pem")), ssl_client_cert: File.read(files.fetch("client.pem")),
+      ssl_client_cert_key: File.read(files.fetch("client.key")) }
+  end
+
+  # The same for librdkafka (kcat -X, confluent-kafka), as key=value properties.
+  def rdkafka_security
+    return [] unless tls?
+
+    files = secure_env.fetch("files")
+    ["security.protocol=ssl", "ssl.ca.location=#{files.fetch('ca.pem')}",
+     "ssl.certificate.location=#{files.fetch('client.pem')}", "ssl.key.location=#{files.fetch('client.key')}"]
+  end
+
+  # BENCH_JSON=path: a script also writes its median results there, as
+  # {"transport" => ..., "results" => [{"size", "key", "label", "rate", "cpu_per_m"}, ...]}
+  # (bench/tls reads them).
+  def write_json(results, labels)
+    path = ENV["BENCH_JSON"].to_s
+    return if path.empty?
+
+    require "json"
+    rows = results.map do |(size, key), run|
+      { size: size, key: key, label: labels.fetch(key, key.to_s), rate: run.rate, cpu_per_m: run.cpu_per_m }
+    end
+    File.write(path, JSON.generate(transport: transport, results: rows))
   end
 
   def now

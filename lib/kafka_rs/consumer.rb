@@ -265,6 +265,16 @@ module KafkaRs
       to_topic_partitions(@native.assignment)
     end
 
+    # Diagnostics of the background fetcher's fetch sessions (KIP-227): after a session's
+    # first, full fetch, each request names only the partitions whose position moved.
+    #
+    # @return [Hash{Symbol => Integer}] +:full_fetches+, +:incremental_fetches+ and
+    #   +:session_resets+ (sessions the broker had forgotten) since the consumer started
+    def fetch_stats
+      full, incremental, resets = @native.fetch_stats
+      { full_fetches: full, incremental_fetches: incremental, session_resets: resets }
+    end
+
     # @return [Boolean] whether {#each_message} / {#each_batch} is running
     def running?
       @running

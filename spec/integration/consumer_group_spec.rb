@@ -170,6 +170,44 @@ RSpec.describe "consumer groups", :integration do
     expect(seen).to eq(%w[a0 b0 b1 a1 a0 a1])
   end
 
+  it "fetches in incremental fetch sessions, losing and repeating nothing while partitions move, pause and resume" do
+    topic = new_topic(kafka, partitions: 8)
+    consumer = kafka.consumer(group_id: group, **fast)
+    # Each wave's batch (5 x 300 bytes) is larger than a partition's fetch size, so a fetch
+    # returns one batch from exactly where it asks: were a moved partition's new position not
+    # sent, the broker would answer from its old one again and the partition would stall.
+    consumer.subscribe(topic, max_bytes_per_partition: 1024)
+    value = ->(p, i) { "p#{p}-#{i}".ljust(300, ".") }
+    seen = Hash.new { |h, k| h[k] = [] }
+    total = 0
+    thread = Thread.new do
+      consumer.each_message(max_wait_time: 0.2) do |m|
+        seen[m.partition] << m.value
+        total += 1
+        # Partition 3 sits out the second wave: it leaves the fetch session and comes back.
+        consumer.pause(topic, 3) if m.value == value.(3, 4)
+        consumer.resume(topic, 3) if total == 75
+        consumer.stop if total == 8 * 20
+      end
+    end
+    sleep 0.05 until consumer.assignment.any?
+    # Four waves of 5 messages per partition, each produced once the last one was read, so the
+    # fetches find a different set of partitions moved each time.
+    producer = kafka.producer
+    4.times do |w|
+      8.times { |p| 5.times { |i| producer.produce(value.(p, (w * 5) + i), topic: topic, partition: p) } }
+      producer.deliver_messages
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+      sleep 0.05 while total < (w + 1) * 40 && thread.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    end
+    expect(thread.join(30)).to be_truthy
+    expect(seen.keys.sort).to eq((0..7).to_a)
+    seen.each { |p, values| expect(values).to eq((0...20).map { |i| value.(p, i) }), "partition #{p}" }
+    stats = consumer.fetch_stats
+    expect(stats[:incremental_fetches]).to be > stats[:full_fetches]
+    expect(stats[:session_resets]).to eq(0)
+  end
+
   it "stops from another thread promptly while waiting on an empty topic" do
     topic = new_topic(kafka)
     consumer = kafka.consumer(group_id: group, **fast)

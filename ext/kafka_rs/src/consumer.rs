@@ -238,6 +238,18 @@ impl NativeConsumer {
     }
 }
 
+impl NativeConsumer {
+    /// `fetch_stats`: `[full_fetches, incremental_fetches, session_resets]` of the prefetcher's
+    /// fetch sessions.
+    fn fetch_stats(&self) -> (u64, u64, u64) {
+        let c = self
+            .existing()
+            .map(|c| c.fetch_session_counts())
+            .unwrap_or_default();
+        (c.full, c.incremental, c.resets)
+    }
+}
+
 fn partitions_to_ruby(ruby: &Ruby, tps: &[TopicPartition]) -> Result<RArray, Error> {
     let out = ruby.ary_new_capa(tps.len());
     for (t, p) in tps {
@@ -261,5 +273,6 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("touch", method!(NativeConsumer::touch, 0))?;
     class.define_method("leave", method!(NativeConsumer::leave, 0))?;
     class.define_method("assignment", method!(NativeConsumer::assignment, 0))?;
+    class.define_method("fetch_stats", method!(NativeConsumer::fetch_stats, 0))?;
     Ok(())
 }

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::client::Client;
 use crate::cluster::Lane;
-use crate::connection::{BrokerAddr, BrokerConnection};
+use crate::connection::BrokerConnection;
 use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
 use crate::log::{EventLog, Level};
@@ -36,7 +36,6 @@ use crate::protocol::consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartitions, PROTOCOL_TYPE,
 };
 use crate::protocol::messages::describe_groups::{DescribeGroupsRequest, DescribedGroup};
-use crate::protocol::messages::find_coordinator::FindCoordinatorRequest;
 use crate::protocol::messages::list_groups::{ListGroupsRequest, ListedGroup};
 use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::protocol::messages::offset_fetch::OffsetFetchRequest;
@@ -471,36 +470,7 @@ impl Client {
 
     /// FindCoordinator (any broker), then the general connection to the coordinator.
     async fn group_coordinator(&self, group_id: &str) -> Result<Arc<BrokerConnection>> {
-        let any = self.any_broker().await?;
-        let resp = any
-            .request(&FindCoordinatorRequest::group(group_id))
-            .await?;
-        let c = resp.coordinators.into_iter().next().ok_or_else(|| {
-            Error::kafka(
-                ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                format!("FindCoordinator for group {group_id}: no answer"),
-            )
-        })?;
-        let code = ErrorCode(c.error_code);
-        if !code.is_ok() {
-            return Err(Error::kafka(
-                code,
-                format!(
-                    "FindCoordinator for group {group_id}{}",
-                    c.error_message
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        let port = u16::try_from(c.port).map_err(|_| {
-            Error::kafka(
-                ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                format!("coordinator port {} is not a port", c.port),
-            )
-        })?;
-        let addr = BrokerAddr { host: c.host, port };
+        let addr = self.find_group_coordinator(group_id).await?;
         self.pool().get(&addr, Lane::General).await
     }
 }

@@ -184,6 +184,13 @@ impl BrokerPool {
         closed
     }
 
+    /// Closes the connections of `lane` and forgets its slots (a consumer's own lanes, when the
+    /// consumer is done). A request still holding one of them keeps it until it lets go.
+    pub fn close_lane(&self, lane: Lane) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|(_, l), _| *l != lane);
+    }
+
     /// Closes every connection.
     pub fn close_all(&self) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());

@@ -59,6 +59,48 @@ pub struct Coordinator {
     addr: Mutex<Option<BrokerAddr>>,
 }
 
+impl Client {
+    /// FindCoordinator for `group_id`, asked of any broker: where the group's coordinator is.
+    pub(crate) async fn find_group_coordinator(&self, group_id: &str) -> Result<BrokerAddr> {
+        let any = self.any_broker().await?;
+        let resp = any
+            .request(&FindCoordinatorRequest::group(group_id))
+            .await?;
+        let c = resp.coordinators.into_iter().next().ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                format!("FindCoordinator for group {group_id}: no answer"),
+            )
+        })?;
+        let code = ErrorCode(c.error_code);
+        if !code.is_ok() {
+            return Err(Error::kafka(
+                code,
+                format!(
+                    "FindCoordinator for group {group_id}{}",
+                    c.error_message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let port = u16::try_from(c.port).map_err(|_| {
+            Error::kafka(
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                format!("coordinator port {} is not a port", c.port),
+            )
+        })?;
+        Ok(BrokerAddr { host: c.host, port })
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.client.pool().close_lane(self.lane);
+    }
+}
+
 impl Coordinator {
     pub fn new(client: Client, group_id: String) -> Coordinator {
         Coordinator {
@@ -93,35 +135,7 @@ impl Coordinator {
         let addr = match known {
             Some(addr) => addr,
             None => {
-                let any = self.client.any_broker().await?;
-                let resp = any
-                    .request(&FindCoordinatorRequest::group(&self.group_id))
-                    .await?;
-                let c = resp.coordinators.into_iter().next().ok_or_else(|| {
-                    Error::kafka(
-                        ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                        format!("no coordinator for group {}", self.group_id),
-                    )
-                })?;
-                self.check(c.error_code, || {
-                    format!(
-                        "FindCoordinator for group {}{}",
-                        self.group_id,
-                        c.error_message
-                            .as_deref()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    )
-                })?;
-                let addr = BrokerAddr {
-                    host: c.host,
-                    port: u16::try_from(c.port).map_err(|_| {
-                        Error::kafka(
-                            ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                            format!("coordinator port {} is not a port", c.port),
-                        )
-                    })?,
-                };
+                let addr = self.client.find_group_coordinator(&self.group_id).await?;
                 *self.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr.clone());
                 addr
             }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
+use super::fetch_session::{FetchSession, PartitionMarks, SessionPlan};
 use crate::client::Client;
 use crate::cluster::Lane;
 use crate::connection::BrokerConnection;
@@ -21,7 +22,10 @@ use crate::error::{Error, Result};
 use crate::error_code::ErrorCode;
 use crate::log::Level;
 use crate::protocol::codec::DecodeError;
-use crate::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic, IsolationLevel};
+use crate::protocol::messages::fetch::{
+    FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
+    FetchTopicPartitions, IsolationLevel,
+};
 use crate::protocol::messages::list_offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::protocol::records::decode::FetchedRecords;
 use crate::protocol::records::decode_records_from;
@@ -212,111 +216,235 @@ impl Client {
             .collect())
     }
 
-    /// One Fetch request to `leader` for `cursors` (which it leads): the outer error fails the
-    /// request, the inner ones are per partition, in the order of `cursors`. No retries.
-    /// `lane`: the connection to use (a consumer's prefetcher has its own).
+    /// One Fetch request to `leader` for `cursors` (which it leads), in `session`: the outer
+    /// error fails the request, the inner ones are per partition, in the order of `cursors`. No
+    /// retries, except one with a new session when the broker no longer knows `session`.
+    /// `lane`: the connection to use (a consumer's prefetcher has its own, which is not closed
+    /// when this future is dropped: the late answer is discarded by the connection).
     pub async fn fetch_leader(
         &self,
         leader: i32,
         lane: Lane,
         cursors: &[PartitionCursor],
         opts: FetchOptions,
+        session: &mut FetchSession,
     ) -> Result<Vec<Result<FetchedPartition>>> {
-        let batch: Vec<(usize, PartitionCursor)> = cursors.iter().cloned().enumerate().collect();
-        self.fetch_on(leader, lane, &batch, opts).await
+        let cursors: Vec<&PartitionCursor> = cursors.iter().collect();
+        self.fetch_on(leader, lane, &cursors, opts, Some(session))
+            .await
     }
 
-    /// One Fetch request to one leader. The outer error is a request failure (all partitions);
-    /// the inner ones are per partition, in the order of `batch`.
+    /// One Fetch request to one leader, without a session. The outer error is a request
+    /// failure (all partitions); the inner ones are per partition, in the order of `batch`.
     async fn fetch_from(
         &self,
         leader: i32,
         batch: &[(usize, PartitionCursor)],
         opts: FetchOptions,
     ) -> Result<Vec<Result<FetchedPartition>>> {
-        self.fetch_on(leader, Lane::Fetch, batch, opts).await
+        let cursors: Vec<&PartitionCursor> = batch.iter().map(|(_, c)| c).collect();
+        self.fetch_on(leader, Lane::Fetch, &cursors, opts, None)
+            .await
     }
 
     async fn fetch_on(
         &self,
         leader: i32,
         lane: Lane,
-        batch: &[(usize, PartitionCursor)],
+        cursors: &[&PartitionCursor],
         opts: FetchOptions,
+        mut session: Option<&mut FetchSession>,
     ) -> Result<Vec<Result<FetchedPartition>>> {
         let conn = self.broker_on(leader, lane).await?;
-        let mut topics: Vec<FetchTopic<'_>> = Vec::new();
-        for (_, c) in batch {
-            let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);
-            match topics.iter_mut().find(|t| t.name == c.topic) {
-                Some(t) => t.partitions.push(fp),
-                None => topics.push(FetchTopic {
-                    name: &c.topic,
-                    partitions: vec![fp],
-                }),
-            }
+        if conn.version_for::<FetchRequest>()? < 7 {
+            session = None;
         }
-        let req = FetchRequest {
-            max_wait_ms: opts.max_wait.as_millis().min(i32::MAX as u128) as i32,
-            min_bytes: opts.min_bytes,
-            max_bytes: opts
-                .max_bytes
-                .saturating_mul(batch.len().min(i32::MAX as usize) as i32),
-            isolation_level: opts.isolation_level,
-            topics,
-            rack_id: "",
-        };
-        // Dropped before the answer (a Ruby interrupt, a timeout around the call): the broker
-        // still holds the fetch for up to max_wait and would answer this connection's next
-        // request only after it, so the connection is closed instead and the next fetch opens a
-        // new one.
-        let abandoned = CloseOnDrop(Some(&conn));
-        let resp = conn.request_with_wait(&req, opts.max_wait).await;
-        abandoned.disarm();
-        let resp = resp?;
-        let top = ErrorCode(resp.error_code);
-        if !top.is_ok() {
-            return Err(Error::kafka(top, format!("Fetch from broker {leader}")));
-        }
-        Ok(batch
-            .iter()
-            .map(|(_, c)| {
-                let part = resp
-                    .topics
-                    .iter()
-                    .filter(|t| t.topic == c.topic)
-                    .flat_map(|t| t.partitions.iter())
-                    .find(|p| p.partition_index == c.partition)
-                    .ok_or_else(|| {
-                        Error::Protocol(DecodeError::invalid(
-                            "Fetch response",
-                            format!("no answer for {}/{}", c.topic, c.partition),
-                        ))
-                    })?;
-                let code = ErrorCode(part.error_code);
-                if !code.is_ok() {
-                    return Err(Error::kafka(
-                        code,
-                        format!("{}/{} at offset {}", c.topic, c.partition, c.offset),
-                    ));
+        let mut session_retried = false;
+        loop {
+            let plan = match session.as_deref() {
+                Some(s) => s.plan(cursors, opts.max_bytes),
+                None => SessionPlan::sessionless(cursors.len()),
+            };
+            let answer = fetch_once(&conn, lane, cursors, &plan, opts).await;
+            let resp = match answer {
+                Ok(resp) => resp,
+                Err(e) => {
+                    if let Some(s) = session.as_deref_mut() {
+                        s.failed();
+                    }
+                    return Err(e);
                 }
-                Ok(FetchedPartition {
-                    topic: c.topic.clone(),
-                    partition: c.partition,
-                    fetch_offset: c.offset,
-                    high_watermark: part.high_watermark,
-                    last_stable_offset: part.last_stable_offset,
-                    log_start_offset: part.log_start_offset,
-                    records: part.records.clone().unwrap_or_default(),
-                    aborted: part
-                        .aborted_transactions
-                        .iter()
-                        .map(|a| (a.producer_id, a.first_offset))
-                        .collect(),
-                })
-            })
-            .collect())
+            };
+            let top = ErrorCode(resp.error_code);
+            if top == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
+                || top == ErrorCode::INVALID_FETCH_SESSION_EPOCH
+            {
+                if let Some(s) = session.as_deref_mut() {
+                    s.reset();
+                    if !session_retried {
+                        session_retried = true;
+                        self.events().log(Level::Debug, || {
+                            format!(
+                                "broker {leader}: fetch session lost ({top}); starting a new one"
+                            )
+                        });
+                        continue;
+                    }
+                }
+            }
+            if !top.is_ok() {
+                if let Some(s) = session.as_deref_mut() {
+                    s.failed();
+                }
+                return Err(Error::kafka(top, format!("Fetch from broker {leader}")));
+            }
+            return Ok(partition_outcomes(&resp, cursors, &plan, opts, session));
+        }
     }
+}
+
+/// Sends one Fetch request for `plan` and waits for its answer.
+async fn fetch_once(
+    conn: &BrokerConnection,
+    lane: Lane,
+    cursors: &[&PartitionCursor],
+    plan: &SessionPlan,
+    opts: FetchOptions,
+) -> Result<FetchResponse> {
+    let mut topics: Vec<FetchTopic<'_>> = Vec::new();
+    for &i in &plan.send {
+        let c = cursors[i];
+        let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);
+        match topics.iter_mut().find(|t| t.name == c.topic) {
+            Some(t) => t.partitions.push(fp),
+            None => topics.push(FetchTopic {
+                name: &c.topic,
+                partitions: vec![fp],
+            }),
+        }
+    }
+    let mut forgotten: Vec<FetchTopicPartitions<'_>> = Vec::new();
+    for (topic, partition) in &plan.forgotten {
+        match forgotten.iter_mut().find(|t| t.name == topic) {
+            Some(t) => t.partitions.push(*partition),
+            None => forgotten.push(FetchTopicPartitions {
+                name: topic,
+                partitions: vec![*partition],
+            }),
+        }
+    }
+    let req = FetchRequest {
+        max_wait_ms: opts.max_wait.as_millis().min(i32::MAX as u128) as i32,
+        min_bytes: opts.min_bytes,
+        max_bytes: opts
+            .max_bytes
+            .saturating_mul(cursors.len().min(i32::MAX as usize) as i32),
+        isolation_level: opts.isolation_level,
+        session_id: plan.session_id,
+        session_epoch: plan.session_epoch,
+        topics,
+        forgotten,
+        rack_id: "",
+    };
+    // Dropped before the answer (a Ruby interrupt, a timeout around the call) on the shared
+    // fetch connection: the broker still holds the fetch for up to max_wait and would answer
+    // this connection's next request only after it, so the connection is closed instead and
+    // the next fetch opens a new one. A prefetcher's own connection is dropped only when the
+    // prefetcher stops, and goes with it.
+    let abandoned = CloseOnDrop((lane == Lane::Fetch).then_some(conn));
+    let resp = conn.request_with_wait(&req, opts.max_wait).await;
+    abandoned.disarm();
+    resp
+}
+
+/// Each cursor's outcome from an answered fetch (and the session's bookkeeping of it).
+fn partition_outcomes(
+    resp: &FetchResponse,
+    cursors: &[&PartitionCursor],
+    plan: &SessionPlan,
+    opts: FetchOptions,
+    session: Option<&mut FetchSession>,
+) -> Vec<Result<FetchedPartition>> {
+    let found: Vec<Option<&FetchPartitionResponse>> = cursors
+        .iter()
+        .map(|c| {
+            resp.topics
+                .iter()
+                .filter(|t| t.topic == c.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == c.partition)
+        })
+        .collect();
+    let marks: Vec<PartitionMarks> = match session {
+        Some(s) => {
+            let answered: Vec<(String, i32, PartitionMarks)> = resp
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.topic.clone(),
+                            p.partition_index,
+                            PartitionMarks {
+                                high_watermark: p.high_watermark,
+                                last_stable_offset: p.last_stable_offset,
+                                log_start_offset: p.log_start_offset,
+                            },
+                        )
+                    })
+                })
+                .collect();
+            s.answered(plan, cursors, opts.max_bytes, resp.session_id, &answered)
+        }
+        None => vec![PartitionMarks::UNKNOWN; cursors.len()],
+    };
+    cursors
+        .iter()
+        .zip(found)
+        .zip(marks)
+        .map(|((c, part), marks)| {
+            let Some(part) = part else {
+                if plan.is_incremental() {
+                    // Left out of an incremental answer: nothing new.
+                    return Ok(FetchedPartition {
+                        topic: c.topic.clone(),
+                        partition: c.partition,
+                        fetch_offset: c.offset,
+                        high_watermark: marks.high_watermark,
+                        last_stable_offset: marks.last_stable_offset,
+                        log_start_offset: marks.log_start_offset,
+                        records: Bytes::new(),
+                        aborted: Vec::new(),
+                    });
+                }
+                return Err(Error::Protocol(DecodeError::invalid(
+                    "Fetch response",
+                    format!("no answer for {}/{}", c.topic, c.partition),
+                )));
+            };
+            let code = ErrorCode(part.error_code);
+            if !code.is_ok() {
+                return Err(Error::kafka(
+                    code,
+                    format!("{}/{} at offset {}", c.topic, c.partition, c.offset),
+                ));
+            }
+            Ok(FetchedPartition {
+                topic: c.topic.clone(),
+                partition: c.partition,
+                fetch_offset: c.offset,
+                high_watermark: part.high_watermark,
+                last_stable_offset: part.last_stable_offset,
+                log_start_offset: part.log_start_offset,
+                records: part.records.clone().unwrap_or_default(),
+                aborted: part
+                    .aborted_transactions
+                    .iter()
+                    .map(|a| (a.producer_id, a.first_offset))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Closes a connection if dropped while armed (see [`Client::fetch_from`]).

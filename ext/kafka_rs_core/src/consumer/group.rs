@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use super::assignor::{Assignor, MemberSubscription};
 use super::coordinator::{Coordinator, JoinedMember};
 use super::fetch::StartOffset;
+use super::fetch_session::SessionCounts;
 use super::prefetch::{Chunk, PrefetchOptions, Prefetcher, TopicPartition};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -292,6 +293,12 @@ impl GroupConsumer {
         let mut owned = self.inner.lock().owned.clone();
         owned.sort();
         owned
+    }
+
+    /// What the prefetcher's fetch sessions did so far (full and incremental fetches, lost
+    /// sessions).
+    pub fn fetch_session_counts(&self) -> SessionCounts {
+        self.inner.prefetcher.session_counts()
     }
 
     /// Leaves the group (static members stay: their partitions wait for them until the session

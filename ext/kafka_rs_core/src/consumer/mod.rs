@@ -5,6 +5,7 @@
 pub mod assignor;
 pub mod coordinator;
 pub mod fetch;
+pub mod fetch_session;
 pub mod group;
 pub mod prefetch;
 

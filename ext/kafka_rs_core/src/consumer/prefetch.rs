@@ -19,8 +19,11 @@
 //!   and by `max_chunks` / `max_bytes`.
 //! - Every change of a partition's position (seek, pause, revoke, reassign) bumps its epoch and
 //!   drops its waiting chunk; an answer for an older epoch is dropped, never delivered.
-//! - Stopping lets an in-flight fetch finish on its own (at most `max_wait`); its answer is
-//!   dropped. The fetch connection is not closed for it.
+//! - Each leader's fetches run in a fetch session (KIP-227, see [`super::fetch_session`]): after
+//!   the first, a request names only the partitions whose position moved, and partitions not
+//!   fetched this time (paused, queue full, backing off) leave the session.
+//! - Stopping fires a cancellation that ends every in-flight fetch at once (a late answer is
+//!   discarded by its connection), then closes the prefetcher's own connections.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::fetch::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
+use super::fetch_session::{FetchSession, SessionCounts};
 use crate::client::Client;
 use crate::cluster::Lane;
 use crate::error::{Error, Result};
@@ -116,6 +120,9 @@ struct State {
     next_epoch: u64,
     /// Leaders with a fetch in flight.
     busy_leaders: Vec<i32>,
+    /// The fetch session with each leader (taken out while its fetch is in flight).
+    sessions: HashMap<i32, FetchSession>,
+    session_counts: SessionCounts,
 }
 
 impl State {
@@ -156,11 +163,26 @@ struct Shared {
     /// Wakes the consumer: a chunk or an error is ready.
     ready: Notify,
     stopped: AtomicBool,
+    /// Fired (with `stopped` set) to end in-flight fetches.
+    cancel: Notify,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once the prefetcher is stopped.
+    async fn cancelled(&self) {
+        loop {
+            let fired = self.cancel.notified();
+            tokio::pin!(fired);
+            fired.as_mut().enable();
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            fired.await;
+        }
     }
 }
 
@@ -186,6 +208,7 @@ impl Prefetcher {
             wake: Notify::new(),
             ready: Notify::new(),
             stopped: AtomicBool::new(false),
+            cancel: Notify::new(),
         });
         tokio::spawn(fetch_loop(shared.clone()));
         Prefetcher { shared }
@@ -337,11 +360,18 @@ impl Prefetcher {
         self.shared.ready.notify_waiters();
     }
 
-    /// Stops the fetch loop (an in-flight fetch finishes on its own; its answer is dropped).
+    /// What the fetch sessions did so far.
+    pub fn session_counts(&self) -> SessionCounts {
+        self.shared.lock().session_counts
+    }
+
+    /// Stops the fetch loop, ends in-flight fetches and closes the prefetcher's connections.
     pub fn stop(&self) {
         self.shared.stopped.store(true, Ordering::Release);
+        self.shared.cancel.notify_waiters();
         self.shared.wake.notify_one();
         self.shared.ready.notify_waiters();
+        self.shared.client.pool().close_lane(self.shared.lane);
     }
 }
 
@@ -470,10 +500,20 @@ async fn start_fetches(shared: &Arc<Shared>) -> Option<tokio::time::Instant> {
         }
         tokio::spawn(async move {
             let cursors: Vec<PartitionCursor> = parts.iter().map(|(c, _)| c.clone()).collect();
-            let answer = shared
-                .client
-                .fetch_leader(leader, shared.lane, &cursors, opts)
-                .await;
+            let mut session = shared.lock().sessions.remove(&leader).unwrap_or_default();
+            let answer = tokio::select! {
+                biased;
+                _ = shared.cancelled() => return,
+                answer = shared
+                    .client
+                    .fetch_leader(leader, shared.lane, &cursors, opts, &mut session) => answer,
+            };
+            {
+                let mut st = shared.lock();
+                let counts = session.take_counts();
+                st.session_counts.add(counts);
+                st.sessions.insert(leader, session);
+            }
             deliver(&shared, leader, parts, answer);
         });
     }

@@ -16,8 +16,11 @@
 //! v0..=3 are gone from Kafka 4.x (KIP-896); Kafka 2.1 speaks up to v10. v13+ replace topic names
 //! with topic ids (KIP-516), so we cap at 12, which every 4.x broker still speaks.
 //!
-//! We do not use fetch sessions: every request is a full fetch (`session_id` 0, `session_epoch`
-//! -1, no forgotten topics), and the broker answers with `session_id` 0.
+//! Fetch sessions (KIP-227, v7+): a request carries `session_id` and `session_epoch` and, when
+//! incremental, only the partitions that changed plus `forgotten_topics_data` for those that left
+//! the session; [`FetchRequest::SESSIONLESS`] fields (`0`, `-1`, none forgotten) make a full fetch
+//! without a session. The consumer's session bookkeeping lives in
+//! [`consumer::fetch_session`](crate::consumer::fetch_session).
 //!
 //! The records of each partition are kept as a zero-copy `Bytes` slice of the response frame, to
 //! be decoded lazily by [`records::decode`](crate::protocol::records::decode).
@@ -29,7 +32,7 @@ use crate::protocol::codec::{DecodeResult, Reader, WireWrite};
 
 pub use super::IsolationLevel;
 
-/// Fetch request (a full fetch, no session).
+/// Fetch request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequest<'a> {
     /// How long the broker may wait for `min_bytes` to accumulate.
@@ -40,7 +43,14 @@ pub struct FetchRequest<'a> {
     pub max_bytes: i32,
     /// v4+.
     pub isolation_level: IsolationLevel,
+    /// v7+: the fetch session (0: none, or a new one when `session_epoch` is 0).
+    pub session_id: i32,
+    /// v7+: -1 for a sessionless full fetch, 0 to create a session (closing `session_id` if
+    /// set), then 1, 2, ... for the session's incremental fetches.
+    pub session_epoch: i32,
     pub topics: Vec<FetchTopic<'a>>,
+    /// v7+: partitions leaving the session (incremental fetches only).
+    pub forgotten: Vec<FetchTopicPartitions<'a>>,
     /// v11+: the consumer's rack, letting the broker pick a preferred read replica (KIP-392).
     /// `""` for none.
     pub rack_id: &'a str,
@@ -51,6 +61,18 @@ pub struct FetchRequest<'a> {
 pub struct FetchTopic<'a> {
     pub name: &'a str,
     pub partitions: Vec<FetchPartition>,
+}
+
+/// Partitions of one topic, by index (forgotten topics data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchTopicPartitions<'a> {
+    pub name: &'a str,
+    pub partitions: Vec<i32>,
+}
+
+impl FetchRequest<'_> {
+    /// `session_id` and `session_epoch` of a full fetch without a session.
+    pub const SESSIONLESS: (i32, i32) = (0, -1);
 }
 
 /// One partition to fetch.
@@ -84,7 +106,7 @@ pub struct FetchResponse {
     pub throttle_time_ms: i32,
     /// v7+: a top-level error (e.g. a fetch-session error); 0 before.
     pub error_code: i16,
-    /// v7+: 0 when no session is used (always, for us).
+    /// v7+: the session the request created or continued; 0 when there is none.
     pub session_id: i32,
     pub topics: Vec<FetchTopicResponse>,
 }
@@ -139,8 +161,8 @@ impl Request for FetchRequest<'_> {
         buf.put_i32(self.max_bytes);
         buf.put_i8(self.isolation_level as i8);
         if version >= 7 {
-            buf.put_i32(0); // session_id: none
-            buf.put_i32(-1); // session_epoch: full fetch, no session
+            buf.put_i32(self.session_id);
+            buf.put_i32(self.session_epoch);
         }
         buf.put_array_len(self.topics.len(), compact);
         for topic in &self.topics {
@@ -164,7 +186,15 @@ impl Request for FetchRequest<'_> {
             buf.put_tagged_fields_if(compact);
         }
         if version >= 7 {
-            buf.put_array_len(0, compact); // forgotten_topics_data
+            buf.put_array_len(self.forgotten.len(), compact);
+            for topic in &self.forgotten {
+                buf.put_string(topic.name, compact);
+                buf.put_array_len(topic.partitions.len(), compact);
+                for p in &topic.partitions {
+                    buf.put_i32(*p);
+                }
+                buf.put_tagged_fields_if(compact);
+            }
         }
         if version >= 11 {
             buf.put_string(self.rack_id, compact);
@@ -253,7 +283,7 @@ mod tests {
         session_id: i32,
         session_epoch: i32,
         topics: Vec<(String, Vec<DecodedPartition>)>,
-        forgotten: usize,
+        forgotten: Vec<(String, Vec<i32>)>,
         rack_id: String,
     }
 
@@ -286,12 +316,14 @@ mod tests {
             Ok((name, parts))
         })?;
         let forgotten = if version >= 7 {
-            r.array(compact, |_| -> DecodeResult<()> {
-                panic!("no forgotten topics")
+            r.array(compact, |r| {
+                let name = r.string(compact)?;
+                let parts = r.array(compact, |r| r.i32())?;
+                r.tagged_fields_if(compact)?;
+                Ok((name, parts))
             })?
-            .len()
         } else {
-            0
+            Vec::new()
         };
         let rack_id = if version >= 11 {
             r.string(compact)?
@@ -404,6 +436,12 @@ mod tests {
                     partitions: vec![],
                 },
             ],
+            session_id: 77,
+            session_epoch: 3,
+            forgotten: vec![FetchTopicPartitions {
+                name: "gone",
+                partitions: vec![1, 4],
+            }],
             rack_id: "eu-west-1a",
         }
     }
@@ -501,10 +539,14 @@ mod tests {
                     min_bytes: 1,
                     max_bytes: 52_428_800,
                     isolation_level: 1,
-                    session_id: 0,
-                    session_epoch: -1,
+                    session_id: if v >= 7 { 77 } else { 0 },
+                    session_epoch: if v >= 7 { 3 } else { -1 },
                     topics,
-                    forgotten: 0,
+                    forgotten: if v >= 7 {
+                        vec![("gone".into(), vec![1, 4])]
+                    } else {
+                        Vec::new()
+                    },
                     rack_id: if v >= 11 {
                         "eu-west-1a".into()
                     } else {
@@ -527,6 +569,9 @@ mod tests {
                 name: "t",
                 partitions: vec![FetchPartition::new(2, 9, 512)],
             }],
+            session_id: 0,
+            session_epoch: -1,
+            forgotten: vec![],
             rack_id: "ignored before v11",
         };
         #[rustfmt::skip]
@@ -563,6 +608,9 @@ mod tests {
                     partition_max_bytes: 512,
                 }],
             }],
+            session_id: 0,
+            session_epoch: -1,
+            forgotten: vec![],
             rack_id: "r",
         };
         #[rustfmt::skip]
