@@ -4,11 +4,13 @@
 //! ```sh
 //! cargo run --release -p kafka_rs_core --example request_rate            # a real broker
 //! BENCH_PEER=echo cargo run --release -p kafka_rs_core --example request_rate
+//! BENCH_PEER=echo-tls cargo run --release -p kafka_rs_core --example request_rate
 //! KAFKA_BROKERS=127.0.0.1:9092 BENCH_ROUNDS=5 BENCH_REQUESTS=50000 cargo run ...
 //! ```
 //!
 //! `BENCH_PEER=echo` talks to an in-process loopback peer that answers every request at once
 //! with a fixed ApiVersions v0 response (no broker work: the client's own cost dominates);
+//! `BENCH_PEER=echo-tls` to the same peer over TLS 1.3 (a throwaway certificate for localhost);
 //! otherwise to the broker at `KAFKA_BROKERS`.
 //!
 //! Two loads, each repeated `BENCH_ROUNDS` times (the median is printed):
@@ -27,16 +29,56 @@ use std::time::{Duration, Instant};
 use kafka_rs_core::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use kafka_rs_core::protocol::messages::api_versions::ApiVersionsRequest;
 use kafka_rs_core::protocol::messages::metadata::MetadataRequest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// A TLS acceptor with a throwaway self-signed certificate for localhost, and the client
+/// configuration that trusts it.
+fn throwaway_tls() -> (
+    tokio_rustls::TlsAcceptor,
+    kafka_rs_core::connection::tls::TlsConfig,
+) {
+    use kafka_rs_core::connection::tls::{TlsConfig, TlsOptions};
+    use rustls_pki_types::pem::PemObject;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let client = TlsConfig::new(&TlsOptions {
+        ca_certs: vec![cert.pem()],
+        ..TlsOptions::default()
+    })
+    .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(server)), client)
+}
 
 /// Answers each request frame with an ApiVersions v0 response (one entry: ApiVersions 0..=0)
 /// carrying its correlation id; to a request above v0 (the connection's handshake) with
 /// UNSUPPORTED_VERSION, so the client falls back to v0.
-async fn echo_peer(listener: tokio::net::TcpListener) {
+async fn echo_peer(listener: tokio::net::TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     while let Ok((stream, _)) = listener.accept().await {
         stream.set_nodelay(true).unwrap();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
+            let stream: Box<dyn Stream> = match tls {
+                Some(acceptor) => Box::new(acceptor.accept(stream).await.unwrap()),
+                None => Box::new(stream),
+            };
+            let (read, mut write) = tokio::io::split(stream);
             let mut read = tokio::io::BufReader::new(read);
             let mut frame = Vec::new();
             loop {
@@ -52,7 +94,7 @@ async fn echo_peer(listener: tokio::net::TcpListener) {
                 out.extend_from_slice(&frame[4..8]); // correlation id
                 let error: u8 = if frame[2..4] == [0, 0] { 0 } else { 35 };
                 out.extend_from_slice(&[0, error, 0, 0, 0, 1, 0, 18, 0, 0, 0, 0]);
-                if write.write_all(&out).await.is_err() {
+                if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
                     return;
                 }
             }
@@ -74,12 +116,19 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let echo = std::env::var("BENCH_PEER").is_ok_and(|p| p == "echo");
+    let peer = std::env::var("BENCH_PEER").unwrap_or_default();
+    let echo = peer.starts_with("echo");
+    let mut tls = None;
     let addr = if echo {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        tokio::spawn(echo_peer(listener));
-        BrokerAddr::parse(&format!("127.0.0.1:{port}")).unwrap()
+        let acceptor = (peer == "echo-tls").then(|| {
+            let (acceptor, client) = throwaway_tls();
+            tls = Some(client);
+            acceptor
+        });
+        tokio::spawn(echo_peer(listener, acceptor));
+        BrokerAddr::parse(&format!("localhost:{port}")).unwrap()
     } else {
         let broker = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
         BrokerAddr::parse(broker.split(',').next().unwrap()).expect("KAFKA_BROKERS")
@@ -90,6 +139,7 @@ async fn main() {
     let tasks = env_usize("BENCH_TASKS", 32);
     let config = Arc::new(ConnectionConfig {
         request_timeout: Duration::from_secs(30),
+        tls,
         ..ConnectionConfig::default()
     });
     let conn = BrokerConnection::connect(&addr, config)
