@@ -11,7 +11,9 @@
 //! `BENCH_PEER=echo` talks to an in-process loopback peer that answers every request at once
 //! with a fixed ApiVersions v0 response (no broker work: the client's own cost dominates);
 //! `BENCH_PEER=echo-tls` to the same peer over TLS 1.3 (a throwaway certificate for localhost);
-//! otherwise to the broker at `KAFKA_BROKERS`.
+//! otherwise to the broker at `KAFKA_BROKERS`; with a `kafka+ssl://` address over TLS, with the CA,
+//! client certificate and key from the PEM files `BENCH_TLS_CA`, `BENCH_TLS_CERT`,
+//! `BENCH_TLS_KEY` (the secure broker's `ca.pem`, `client.pem`, `client.key`).
 //!
 //! Two loads, each repeated `BENCH_ROUNDS` times (the median is printed):
 //!
@@ -131,7 +133,26 @@ async fn main() {
         BrokerAddr::parse(&format!("localhost:{port}")).unwrap()
     } else {
         let broker = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-        BrokerAddr::parse(broker.split(',').next().unwrap()).expect("KAFKA_BROKERS")
+        let (addrs, use_tls) =
+            BrokerAddr::parse_seeds(&[broker.split(',').next().unwrap()]).expect("KAFKA_BROKERS");
+        if use_tls {
+            use kafka_rs_core::connection::tls::{Secret, TlsConfig, TlsOptions};
+            let read = |var: &str| {
+                std::env::var(var)
+                    .ok()
+                    .map(|path| std::fs::read_to_string(path).expect(var))
+            };
+            tls = Some(
+                TlsConfig::new(&TlsOptions {
+                    ca_certs: read("BENCH_TLS_CA").into_iter().collect(),
+                    client_cert: read("BENCH_TLS_CERT"),
+                    client_key: read("BENCH_TLS_KEY").map(Secret::new),
+                    ..TlsOptions::default()
+                })
+                .expect("TLS configuration"),
+            );
+        }
+        addrs.into_iter().next().unwrap()
     };
     let rounds = env_usize("BENCH_ROUNDS", 5);
     let sequential = env_usize("BENCH_SEQUENTIAL", 5_000);

@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 
 /// A secret string (a private key's PEM, a password): wiped from memory when dropped, and
 /// printed as `[redacted]` by `Debug`.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
@@ -312,8 +312,9 @@ impl TlsConfig {
     }
 
     /// Runs the TLS handshake over a connected socket. `host` is the broker's host as configured
-    /// (SNI and the name the certificate must carry). A failure is classified
-    /// ([`classify`]); the caller adds the broker's name.
+    /// (SNI and the name the certificate must carry). On failure, the error (an `InvalidInput`
+    /// one if `host` cannot be a TLS server name) and what the handshake showed, for
+    /// [`classify`].
     pub async fn handshake(
         &self,
         tcp: TcpStream,
@@ -555,15 +556,9 @@ pub fn classify(err: &io::Error, broker: &str, facts: HandshakeFacts) -> Option<
             message,
         })
     };
-    let Some(rustls_error) = err
+    let rustls_error = err
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
-        return match err.kind() {
-            io::ErrorKind::InvalidInput => tls(TlsFailure::Handshake, err.to_string()),
-            _ => None,
-        };
-    };
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())?;
     match rustls_error {
         rustls::Error::InvalidCertificate(cert_error) => {
             let (failure, what) = match cert_error {

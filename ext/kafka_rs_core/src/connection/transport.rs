@@ -19,12 +19,21 @@ use super::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
 
 /// The stream a connection talks over.
-#[derive(Debug)]
 pub enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP, with what its handshake showed (to classify a late refusal).
     Tls(Box<TlsStream<TcpStream>>, HandshakeFacts),
+}
+
+impl std::fmt::Debug for Stream {
+    /// Names the kind only: a TLS session's state is nobody's business.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stream::Plain(_) => f.write_str("Stream::Plain"),
+            Stream::Tls(_, facts) => write!(f, "Stream::Tls({facts:?})"),
+        }
+    }
 }
 
 /// Connects to `addr` (each resolved address in turn, as `TcpStream::connect` does) and runs the
@@ -72,6 +81,14 @@ fn handshake_error(addr: &BrokerAddr, e: &io::Error, facts: HandshakeFacts) -> E
     let broker = addr.to_string();
     if let Some(err) = tls::classify(e, &broker, facts) {
         return err;
+    }
+    if e.kind() == io::ErrorKind::InvalidInput {
+        // The host is no valid TLS server name (SNI, certificate check).
+        return Error::Tls {
+            broker: Some(broker),
+            failure: tls::TlsFailure::Handshake,
+            message: e.to_string(),
+        };
     }
     if matches!(
         e.kind(),
