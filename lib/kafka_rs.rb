@@ -10,6 +10,7 @@
 require_relative "kafka_rs/native"
 require_relative "kafka_rs/errors"
 require_relative "kafka_rs/validation"
+require_relative "kafka_rs/sasl"
 require_relative "kafka_rs/instrumenter"
 require_relative "kafka_rs/fetched_message"
 require_relative "kafka_rs/pending_message"

@@ -204,7 +204,8 @@ RSpec.describe "KafkaRs errors" do
         expect(KafkaRs.const_defined?(name, false)).to be(true), "KafkaRs::#{name} is missing"
         klass = KafkaRs.const_get(name, false)
         expect(klass.name).to eq("KafkaRs::#{name}")
-        expect(klass.superclass).to eq(KafkaRs::ProtocolError)
+        # A direct subclass, except the SASL codes, under SaslAuthenticationFailed (see below).
+        expect(klass.superclass).to eq(klass.code.between?(33, 34) ? KafkaRs::SaslAuthenticationFailed : KafkaRs::ProtocolError)
         expect(klass.code).to eq(code), "KafkaRs::#{name} should be code #{code}"
         expect(KafkaRs::ProtocolError.for_code(code)).to equal(klass)
       end
@@ -283,6 +284,33 @@ RSpec.describe "KafkaRs errors" do
       subclass = Class.new(KafkaRs::RebalanceInProgress)
       expect(subclass.code).to eq(27)
       expect(subclass.new.code).to eq(27)
+    end
+
+    it "makes SaslAuthenticationFailed (code 58) the parent of every SASL refusal" do
+      expect(KafkaRs::SaslAuthenticationFailed.code).to eq(58)
+      expect(KafkaRs::SaslAuthenticationFailed.superclass).to eq(KafkaRs::ProtocolError)
+      expect(KafkaRs::UnsupportedSaslMechanism.superclass).to eq(KafkaRs::SaslAuthenticationFailed)
+      expect(KafkaRs::UnsupportedSaslMechanism.code).to eq(33)
+      expect(KafkaRs::InvalidSaslState.superclass).to eq(KafkaRs::SaslAuthenticationFailed)
+      expect(KafkaRs::InvalidSaslState.code).to eq(34)
+      expect(KafkaRs::IllegalSaslState).to equal(KafkaRs::InvalidSaslState)
+    end
+
+    it "lets ruby-kafka's SCRAM rescue clauses catch SASL refusals" do
+      [58, 33].each do |code|
+        caught =
+          begin
+            raise KafkaRs::ProtocolError.from_code(code, "refused")
+          rescue KafkaRs::FailedScramAuthentication => e
+            e
+          end
+        expect(caught.code).to eq(code)
+        expect(KafkaRs::SaslScramError === caught).to be(true)
+      end
+      expect(KafkaRs::FailedScramAuthentication === KafkaRs::SaslScramError.new).to be(false)
+      expect(KafkaRs::SaslScramError === KafkaRs::FailedScramAuthentication.new).to be(true)
+      expect(KafkaRs::SaslScramError === KafkaRs::RebalanceInProgress.new).to be(false)
+      expect(KafkaRs::SaslAuthenticationFailed.new).not_to be_a(KafkaRs::SaslScramError)
     end
 
     it "is idempotent" do

@@ -112,6 +112,20 @@ RSpec.describe "KafkaRs::Native" do
       }
     end
 
+    it "maps SASL failures to SaslAuthenticationFailed and its subclasses" do
+      expect { native.__raise_core("authentication", 0) }.to raise_error(KafkaRs::SaslAuthenticationFailed) { |e|
+        expect(e.class).to eq(KafkaRs::SaslAuthenticationFailed)
+        expect(e.code).to eq(58)
+        expect(e.message).to eq("SASL SCRAM-SHA-256 authentication with localhost:9094 failed: Authentication failed")
+      }
+      expect { native.__raise_core("authentication", 33) }.to raise_error(KafkaRs::UnsupportedSaslMechanism)
+      expect { native.__raise_core("authentication", 34) }.to raise_error(KafkaRs::InvalidSaslState)
+      # Any other code still means a refused authentication.
+      expect { native.__raise_core("authentication", 35) }.to raise_error(KafkaRs::SaslAuthenticationFailed) { |e|
+        expect(e.code).to eq(58)
+      }
+    end
+
     it "builds the same exceptions without raising them (per-item results)" do
       error = native.__core_exception("kafka", 3)
       expect(error).to be_a(KafkaRs::UnknownTopicOrPartition)

@@ -17,7 +17,7 @@ module KafkaRs
     OFFSETS = { latest: -1, earliest: -2 }.freeze
 
     # @param seed_brokers [Array<String>, String] "host:port" entries (or one comma-separated
-    #   String); "kafka://" prefixes are accepted
+    #   String); "kafka://" and "kafka+ssl://" (TLS) prefixes are accepted
     # @param client_id [String] sent to the brokers with every request
     # @param logger [Logger, nil] receives the client's diagnostics (connections made and refused,
     #   metadata refreshes, topic changes, produce retries and failures) with progname "kafka_rs",
@@ -45,10 +45,26 @@ module KafkaRs
     #   certificate
     # @param ssl_verify_hostname [Boolean] check that each broker's certificate names the host
     #   connected to; false still verifies the certificate chain
+    # @param sasl_plain_username [String, nil] SASL PLAIN (with sasl_plain_password)
+    # @param sasl_plain_password [String, nil]
+    # @param sasl_plain_authzid [String] identity to act as (PLAIN; "" for the username's own)
+    # @param sasl_scram_username [String, nil] SASL SCRAM (with sasl_scram_password and
+    #   sasl_scram_mechanism)
+    # @param sasl_scram_password [String, nil]
+    # @param sasl_scram_mechanism [String, nil] "sha256" (SCRAM-SHA-256) or "sha512"
+    # @param sasl_oauth_token_provider [#token, nil] SASL OAUTHBEARER: `#token` returns the
+    #   bearer token (and `#extensions`, if defined, a Hash of SASL extensions); called on Ruby
+    #   threads only, at creation and whenever the token needs refreshing (see {Sasl})
+    # @param sasl_over_ssl [Boolean] refuse SASL without TLS (true, the default), as ruby-kafka
+    # @raise [KafkaRs::SaslAuthenticationFailed] from any call, when a broker refuses the
+    #   credentials or does not enable the mechanism (at once, never retried)
     def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
                    socket_timeout: 10, partitioner: nil, ssl_ca_cert: nil, ssl_ca_cert_file_path: nil,
                    ssl_ca_certs_from_system: false, ssl_client_cert: nil, ssl_client_cert_key: nil,
-                   ssl_client_cert_key_password: nil, ssl_client_cert_chain: nil, ssl_verify_hostname: true)
+                   ssl_client_cert_key_password: nil, ssl_client_cert_chain: nil, ssl_verify_hostname: true,
+                   sasl_plain_authzid: "", sasl_plain_username: nil, sasl_plain_password: nil,
+                   sasl_scram_username: nil, sasl_scram_password: nil, sasl_scram_mechanism: nil,
+                   sasl_oauth_token_provider: nil, sasl_over_ssl: true)
       brokers = Validation.seed_brokers!(seed_brokers)
       raise TypeError, "client_id must be a String, got #{client_id.class}" unless client_id.is_a?(String)
 
@@ -58,16 +74,25 @@ module KafkaRs
         raise TypeError, "logger must be a Logger (respond to #add), got #{logger.class}"
       end
 
-      @logger = logger
-      @partitioner = partitioner
-      Partitioners.resolve(partitioner)
       tls = Validation.ssl_options!(
         ca_cert: ssl_ca_cert, ca_cert_file_path: ssl_ca_cert_file_path,
         ca_certs_from_system: ssl_ca_certs_from_system, client_cert: ssl_client_cert,
         client_cert_key: ssl_client_cert_key, client_cert_key_password: ssl_client_cert_key_password,
         client_cert_chain: ssl_client_cert_chain, verify_hostname: ssl_verify_hostname
       )
+
+      @logger = logger
+      @partitioner = partitioner
+      Partitioners.resolve(partitioner)
+      # Builds the TLS configuration (kafka+ssl:// seeds or the ssl_* options turn TLS on); no
+      # connection is made yet.
       @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f, tls)
+      sasl = Sasl.settings!(plain_authzid: sasl_plain_authzid, plain_username: sasl_plain_username,
+                            plain_password: sasl_plain_password, scram_username: sasl_scram_username,
+                            scram_password: sasl_scram_password, scram_mechanism: sasl_scram_mechanism,
+                            oauth_token_provider: sasl_oauth_token_provider, over_ssl: sasl_over_ssl,
+                            tls: @native.tls?)
+      @oauth = sasl && Sasl.configure(@native, sasl, self)
       @log_level = nil
       sync_log_level if logger
       @closed = false
@@ -458,6 +483,7 @@ module KafkaRs
     def close
       @closed = true
       @native.close
+      @oauth&.stop
       nil
     end
 
@@ -475,6 +501,7 @@ module KafkaRs
     # metadata refreshes, retries, failures) to the logger, on this Ruby thread.
     def logged
       sync_log_level if @logger
+      @oauth&.ensure_running
       yield
     ensure
       flush_log if @logger

@@ -10,6 +10,9 @@
 #   |                                 ArgumentError / TypeError instead)
 #   +-- ProtocolError                 a broker answered with a Kafka error code (#code, #retriable?)
 #   |   +-- one class per error code  built from the native extension's table at load time
+#   |       (SaslAuthenticationFailed, code 58, is the parent of UnsupportedSaslMechanism and
+#   |       InvalidSaslState: every SASL refusal; ruby-kafka's FailedScramAuthentication and
+#   |       SaslScramError match it in `rescue`)
 #   +-- ConnectionError               network failure (connect, read, write)
 #   |   +-- TimeoutError              ... that was a socket timeout
 #   |   +-- SslError                  TLS could not be set up (bad certificate, key, handshake)
@@ -227,7 +230,17 @@ module KafkaRs
   end
 
   # SASL/SCRAM authentication went wrong.
+  #
+  # kafka_rs raises {KafkaRs::SaslAuthenticationFailed} (the class of Kafka's error code 58) for
+  # every refused authentication, whatever the mechanism. ruby-kafka had no class for code 58 and
+  # raised FailedScramAuthentication when a SCRAM broker refused the credentials, so that
+  # `rescue Kafka::FailedScramAuthentication` and `rescue Kafka::SaslScramError` in code written
+  # for ruby-kafka keep catching refusals, these two classes also match SaslAuthenticationFailed
+  # (and its subclasses) in `rescue` and `===`.
   class SaslScramError < Error
+    def self.===(other)
+      super || (defined?(KafkaRs::SaslAuthenticationFailed) && other.is_a?(KafkaRs::SaslAuthenticationFailed))
+    end
   end
 
   # The broker rejected SASL/SCRAM credentials, or its proof did not verify.
@@ -268,6 +281,14 @@ module KafkaRs
       "TRANSACTION_COORDINATOR_FENCED" => "TransactionCoordinatorFencedError"
     }.freeze
 
+    # Codes whose classes are subclasses of another code's class, by Kafka name: every SASL
+    # failure is a SaslAuthenticationFailed (`rescue KafkaRs::SaslAuthenticationFailed` catches a
+    # mechanism the broker does not enable too).
+    PARENT_CODES = {
+      "UNSUPPORTED_SASL_MECHANISM" => "SASL_AUTHENTICATION_FAILED",
+      "ILLEGAL_SASL_STATE" => "SASL_AUTHENTICATION_FAILED"
+    }.freeze
+
     # Extra behaviour of some classes, by Kafka name (ruby-kafka's consumer sets these).
     CLASS_EXTENSIONS = {
       "OFFSET_OUT_OF_RANGE" => proc { attr_accessor :topic, :partition, :offset }
@@ -290,12 +311,16 @@ module KafkaRs
       # @raise [KafkaRs::Error] if a class name is already taken by an unrelated constant
       def define_protocol_errors(table)
         defined = {}
-        table.each do |code, kafka_name, retriable, description|
+        parents = {}
+        # Parents first, so that their subclasses can be made.
+        rows = table.sort_by.with_index { |row, i| [PARENT_CODES.value?(String(row[1])) ? 0 : 1, i] }
+        rows.each do |code, kafka_name, retriable, description|
           code = Integer(code)
           next if code.zero?
 
           kafka_name = String(kafka_name)
-          klass = protocol_error_class(code, kafka_name)
+          klass = protocol_error_class(code, kafka_name, parents[PARENT_CODES[kafka_name]] || ProtocolError)
+          parents[kafka_name] = klass if PARENT_CODES.value?(kafka_name)
           klass.instance_variable_set(:@kafka_code, code)
           klass.instance_variable_set(:@kafka_name, kafka_name.dup.freeze)
           klass.instance_variable_set(:@kafka_retriable, retriable ? true : false)
@@ -315,13 +340,13 @@ module KafkaRs
       private
 
       # Finds or creates the class for a code, and its alias.
-      def protocol_error_class(code, kafka_name)
+      def protocol_error_class(code, kafka_name, parent)
         camel = camelize(kafka_name)
         primary = RUBY_KAFKA_NAMES.fetch(kafka_name, camel)
 
         klass = existing_class(primary, code)
         unless klass
-          klass = Class.new(ProtocolError)
+          klass = Class.new(parent)
           KafkaRs.const_set(primary, klass)
           extension = CLASS_EXTENSIONS[kafka_name]
           klass.class_eval(&extension) if extension

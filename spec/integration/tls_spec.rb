@@ -149,6 +149,45 @@ RSpec.describe "TLS", :integration do
     end
   end
 
+  describe "with SASL (the SASL_SSL listener: TLS without a client certificate, then SASL)" do
+    # An unsecured JWT (alg none) for the broker's unsecured OAUTHBEARER validator.
+    let(:jwt_provider) do
+      Class.new do
+        def token
+          part = ->(h) { [JSON.generate(h)].pack("m0").tr("+/", "-_").delete("=") }
+          now = Time.now.to_i
+          "#{part.call(alg: 'none')}.#{part.call(sub: SecureSupport.username, iat: now, exp: now + 3600)}."
+        end
+      end.new
+    end
+
+    it "produces and reads back with every mechanism, sasl_over_ssl satisfied by TLS" do
+      require "json"
+      user = SecureSupport.username
+      password = SecureSupport.password
+      {
+        "PLAIN" => { sasl_plain_username: user, sasl_plain_password: password },
+        "SCRAM-SHA-256" => { sasl_scram_username: user, sasl_scram_password: password, sasl_scram_mechanism: "sha256" },
+        "SCRAM-SHA-512" => { sasl_scram_username: user, sasl_scram_password: password, sasl_scram_mechanism: "sha512" },
+        "OAUTHBEARER" => { sasl_oauth_token_provider: jwt_provider }
+      }.each do |mechanism, sasl|
+        kafka = client(["kafka+ssl://#{SecureSupport.broker(:sasl_ssl)}"], **trusted, **sasl)
+        topic = new_topic(kafka)
+        kafka.deliver_message("over TLS with #{mechanism}", topic: topic)
+        expect(fetch_all(kafka, topic).map(&:value)).to eq(["over TLS with #{mechanism}"]), mechanism
+        drop_topics(kafka)
+        @created_topics = []
+      end
+    end
+
+    it "reports a TLS failure before any SASL exchange" do
+      error = ssl_failure(:sasl_ssl, ssl_ca_cert: SecureSupport.pem("other-ca.pem"),
+                                     sasl_scram_username: SecureSupport.username,
+                                     sasl_scram_password: SecureSupport.password, sasl_scram_mechanism: "sha256")
+      expect(error.reason).to eq(:unknown_ca)
+    end
+  end
+
   describe "hosted-provider style configuration" do
     around do |example|
       saved = ENV.to_h.slice("KAFKA_URL", "KAFKA_TRUSTED_CERT", "KAFKA_CLIENT_CERT", "KAFKA_CLIENT_CERT_KEY")

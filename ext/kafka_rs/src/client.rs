@@ -4,11 +4,12 @@
 //! The core client is rebuilt lazily in a forked child: the parent's client (its sockets and the
 //! tasks of the parent's runtime) is leaked there, never dropped, as [`crate::runtime`] requires.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_rs_core::admin::{AlterMode, ConfigChange, ConfigResource, NewTopic};
+use kafka_rs_core::connection::sasl::SaslConfig;
 use kafka_rs_core::connection::{sockets, BrokerAddr, ConnectionConfig};
 use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, StartOffset};
 use kafka_rs_core::log::Level;
@@ -29,6 +30,8 @@ use crate::{args, gvl, tls};
 pub struct ClientHandle {
     config: ClientConfig,
     state: Mutex<ClientState>,
+    /// Set once, before the first core client is built (see [`crate::sasl`]).
+    pub(crate) sasl: OnceLock<SaslConfig>,
 }
 
 #[derive(Default)]
@@ -71,7 +74,9 @@ impl ClientHandle {
             None => false,
         };
         let _context = runtime::runtime().enter();
-        let client = Client::new(self.config.clone()).map_err(to_ruby)?;
+        let mut config = self.config.clone();
+        config.connection.sasl = self.sasl.get().cloned();
+        let client = Client::new(config).map_err(to_ruby)?;
         client.events().set_level(st.log_level);
         if forked {
             client.events().log(Level::Debug, || {
@@ -110,7 +115,16 @@ impl ClientHandle {
         }
     }
 
+    /// Whether a core client was built (the configuration is fixed from then on).
+    pub(crate) fn started(&self) -> bool {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.client.is_some() || st.closed
+    }
+
     fn close(&self) {
+        if let Some(SaslConfig::OAuthBearer(tokens)) = self.sasl.get() {
+            tokens.close();
+        }
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.closed = true;
         if let Some(client) = st.client.take() {
@@ -239,6 +253,7 @@ impl NativeClient {
             handle: Arc::new(ClientHandle {
                 config,
                 state: Mutex::new(ClientState::default()),
+                sasl: OnceLock::new(),
             }),
         })
     }

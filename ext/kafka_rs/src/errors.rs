@@ -12,6 +12,9 @@
 //! |                                    | (the code's class; `#code` set)                 |
 //! | `Connection`, `NoBrokers`          | `KafkaRs::ConnectionError`                      |
 //! | `Timeout`                          | `KafkaRs::TimeoutError` (< `ConnectionError`)   |
+//! | `Authentication { code, .. }`      | `KafkaRs::SaslAuthenticationFailed` (code 58),  |
+//! |                                    | or its subclasses `UnsupportedSaslMechanism`    |
+//! |                                    | (33) and `InvalidSaslState` (34)                |
 //! | `Tls { failure, .. }`              | `KafkaRs::SslError` (< `ConnectionError`),      |
 //! |                                    | `#reason` = the failure's name as a Symbol      |
 //! | `UnsupportedVersion`               | `KafkaRs::UnsupportedVersion`                   |
@@ -145,6 +148,15 @@ fn map(ruby: &Ruby, err: CoreError) -> Mapped {
     let message = err.to_string();
     let class = match &err {
         CoreError::Kafka { code, .. } => return kafka_exception(ruby, *code, message),
+        CoreError::Authentication { code, .. } => {
+            let code = match code {
+                Some(
+                    c @ (ErrorCode::UNSUPPORTED_SASL_MECHANISM | ErrorCode::ILLEGAL_SASL_STATE),
+                ) => *c,
+                _ => ErrorCode::SASL_AUTHENTICATION_FAILED,
+            };
+            return kafka_exception(ruby, code, message);
+        }
         CoreError::Tls { failure, .. } => return tls_exception(ruby, failure.name(), message),
         CoreError::Connection { .. } | CoreError::NoBrokers(_) => {
             class_or_base(ruby, &CONNECTION_ERROR)
@@ -262,6 +274,12 @@ fn sample_core_error(kind: &str, code: i16) -> CoreError {
             message: "Produce v3+ needed".to_owned(),
         },
         "invalid_argument" => CoreError::invalid("topic", "must not be empty"),
+        "authentication" => CoreError::Authentication {
+            broker: "localhost:9094".to_owned(),
+            mechanism: "SCRAM-SHA-256",
+            code: (code != 0).then_some(ErrorCode(code)),
+            message: "Authentication failed".to_owned(),
+        },
         "closed" => CoreError::Closed,
         "tls" => CoreError::Tls {
             broker: Some("localhost:9093".to_owned()),

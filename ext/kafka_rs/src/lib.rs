@@ -20,6 +20,7 @@ pub mod errors;
 pub mod gvl;
 pub mod producer;
 pub mod runtime;
+pub mod sasl;
 pub mod tls;
 
 // No global tracking allocator (`rb_sys::set_global_tracking_allocator!`): it reports every
@@ -38,6 +39,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     errors::init(ruby, native)?;
     gvl::init(ruby, native)?;
     client::init(ruby, native)?;
+    sasl::init(ruby, native)?;
     producer::init(ruby, native)?;
     async_producer::init(ruby, native)?;
     consumer::init(ruby, native)?;

@@ -42,6 +42,20 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(#[from] DecodeError),
 
+    /// SASL authentication with a broker failed: credentials or a token the broker refused, a
+    /// mechanism it does not enable, or a broker that failed the mechanism's own checks (a SCRAM
+    /// server signature that does not verify). `code` is the broker's error code, if it sent one
+    /// (`SASL_AUTHENTICATION_FAILED`, `UNSUPPORTED_SASL_MECHANISM`, `ILLEGAL_SASL_STATE`). Final:
+    /// the same credentials would fail again, so it is not retried. The message never contains a
+    /// password or token.
+    #[error("SASL {mechanism} authentication with {broker} failed: {message}")]
+    Authentication {
+        broker: String,
+        mechanism: &'static str,
+        code: Option<ErrorCode>,
+        message: String,
+    },
+
     /// The broker does not support a version of an API this client can speak.
     #[error("unsupported by broker {broker}: {message}")]
     UnsupportedVersion { broker: String, message: String },
@@ -99,6 +113,7 @@ impl Error {
             Error::Kafka { code, .. } => code.is_retriable(),
             Error::Connection { .. } | Error::Timeout { .. } | Error::NoBrokers(_) => true,
             Error::Protocol(_)
+            | Error::Authentication { .. }
             | Error::Tls { .. }
             | Error::UnsupportedVersion { .. }
             | Error::InvalidArgument { .. }
@@ -108,16 +123,20 @@ impl Error {
     }
 
     /// Whether connecting to another broker, or again later, cannot help: the client's own
-    /// configuration (TLS material) or the broker's version is wrong. The client stops at such an
-    /// error instead of trying every seed broker with backoff.
+    /// configuration (TLS material, SASL credentials) or the broker's version is wrong. The
+    /// client stops at such an error instead of trying every seed broker with backoff.
     pub fn is_final_for_connect(&self) -> bool {
-        matches!(self, Error::Tls { .. } | Error::UnsupportedVersion { .. })
+        matches!(
+            self,
+            Error::Tls { .. } | Error::Authentication { .. } | Error::UnsupportedVersion { .. }
+        )
     }
 
     /// The Kafka error code, if the broker sent one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Kafka { code, .. } => Some(*code),
+            Error::Authentication { code, .. } => *code,
             _ => None,
         }
     }

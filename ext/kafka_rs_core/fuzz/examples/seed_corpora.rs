@@ -26,6 +26,7 @@ use kafka_rs_core::protocol::messages::{
     leave_group::LeaveGroupRequest, list_groups::ListGroupsRequest,
     list_offsets::ListOffsetsRequest, metadata::MetadataRequest,
     offset_commit::OffsetCommitRequest, offset_fetch::OffsetFetchRequest, produce::ProduceRequest,
+    sasl_authenticate::SaslAuthenticateRequest, sasl_handshake::SaslHandshakeRequest,
     sync_group::SyncGroupRequest,
 };
 
@@ -512,6 +513,31 @@ fn list_groups(v: i16) -> Bytes {
     b.freeze()
 }
 
+fn sasl_handshake(_v: i16) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(33);
+    b.put_array_len(2, false);
+    b.put_string("PLAIN", false);
+    b.put_string("SCRAM-SHA-512", false);
+    b.freeze()
+}
+
+fn sasl_authenticate(v: i16) -> Bytes {
+    let c = v >= 2;
+    let mut b = BytesMut::new();
+    b.put_i16(0);
+    b.put_nullable_string(None, c);
+    b.put_nullable_bytes(
+        Some(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"),
+        c,
+    );
+    if v >= 1 {
+        b.put_i64(3_600_000);
+    }
+    tags(&mut b, c);
+    b.freeze()
+}
+
 fn init_producer_id(v: i16) -> Bytes {
     let mut b = BytesMut::new();
     b.put_i32(0);
@@ -606,26 +632,33 @@ fn main() {
         [2, 4, 5]
     );
     seeds!(ListGroupsRequest<'static>, 12, list_groups, [2, 4]);
-    seeds!(ApiVersionsRequest<'static>, 13, api_versions, [0, 3]);
-    seeds!(CreateTopicsRequest<'static>, 14, create_topics, [2, 7]);
-    seeds!(DeleteTopicsRequest<'static>, 15, delete_topics, [1, 6]);
-    seeds!(InitProducerIdRequest<'static>, 16, init_producer_id, [0, 4]);
+    seeds!(SaslHandshakeRequest<'static>, 13, sasl_handshake, [1]);
+    seeds!(ApiVersionsRequest<'static>, 14, api_versions, [0, 3]);
+    seeds!(CreateTopicsRequest<'static>, 15, create_topics, [2, 7]);
+    seeds!(DeleteTopicsRequest<'static>, 16, delete_topics, [1, 6]);
+    seeds!(InitProducerIdRequest<'static>, 17, init_producer_id, [0, 4]);
     seeds!(
         DescribeConfigsRequest<'static>,
-        17,
+        18,
         describe_configs,
         [1, 4]
     );
     seeds!(
+        SaslAuthenticateRequest<'static>,
+        19,
+        sasl_authenticate,
+        [0, 1, 2]
+    );
+    seeds!(
         CreatePartitionsRequest<'static>,
-        18,
+        20,
         create_partitions,
         [0, 2]
     );
     let unsupported = api_versions_unsupported();
     response_seeds::<ApiVersionsRequest<'static>>(
         &responses,
-        13,
+        14,
         3,
         &unsupported,
         "ApiVersions-v3-unsupported",

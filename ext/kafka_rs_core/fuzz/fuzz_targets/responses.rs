@@ -34,6 +34,7 @@ use kafka_rs_core::protocol::messages::{
     leave_group::LeaveGroupRequest, list_groups::ListGroupsRequest,
     list_offsets::ListOffsetsRequest, metadata::MetadataRequest,
     offset_commit::OffsetCommitRequest, offset_fetch::OffsetFetchRequest, produce::ProduceRequest,
+    sasl_authenticate::SaslAuthenticateRequest, sasl_handshake::SaslHandshakeRequest,
     sync_group::SyncGroupRequest,
 };
 use largest_alloc::{largest_allocation_during, LargestAlloc};
@@ -55,7 +56,7 @@ const SLACK: usize = 1024;
 type Decoder = fn(Bytes, u8, bool);
 
 /// One entry per API, ordered by API key (the seed generator uses the same order).
-const DECODERS: [Decoder; 19] = [
+const DECODERS: [Decoder; 21] = [
     check::<ProduceRequest<'static>>,
     check::<FetchRequest<'static>>,
     check::<ListOffsetsRequest<'static>>,
@@ -69,11 +70,13 @@ const DECODERS: [Decoder; 19] = [
     check::<SyncGroupRequest<'static>>,
     check::<DescribeGroupsRequest<'static>>,
     check::<ListGroupsRequest<'static>>,
+    check::<SaslHandshakeRequest<'static>>,
     check::<ApiVersionsRequest<'static>>,
     check::<CreateTopicsRequest<'static>>,
     check::<DeleteTopicsRequest<'static>>,
     check::<InitProducerIdRequest<'static>>,
     check::<DescribeConfigsRequest<'static>>,
+    check::<SaslAuthenticateRequest<'static>>,
     check::<CreatePartitionsRequest<'static>>,
 ];
 

@@ -1,5 +1,17 @@
 //! The broker pool: at most one live connection per broker address and [`Lane`].
 //!
+//! A new connection is published only once it is ready: connected (TCP, TLS), API versions
+//! negotiated, and, when the client uses SASL, authenticated ([`sasl::authenticate`]). A
+//! connection that fails authentication is closed at once; the error is final (not retriable),
+//! so callers do not retry it, though the next attempt still waits out the backoff.
+//!
+//! **Sessions that expire (KIP-368).** When the broker limits a SASL session, the connection is
+//! *retired* at 80 to 90% of the session's lifetime instead of being authenticated again: the
+//! pool stops handing it out and opens a fresh one for the next caller, and the retired
+//! connection stays open until no caller holds it and its requests are answered, then closes.
+//! So no request is written after the session ends (the broker would close the connection) and
+//! none in flight is lost. For a moment two connections to the broker exist on that lane.
+//!
 //! Each address and lane has a slot guarded by an async mutex, so concurrent callers that need the same
 //! broker share one connection attempt instead of racing. A failed attempt pushes the next one
 //! out by an exponential backoff with ±20% jitter (50 ms doubling to 1 s by default), so a dead
@@ -12,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::connection::sasl::{self, SaslSession};
 use crate::connection::{BrokerAddr, BrokerConnection, ConnectionConfig};
 use crate::error::Result;
 use crate::log::{EventLog, Level};
@@ -85,9 +98,22 @@ type SharedSlot = Arc<AsyncMutex<Slot>>;
 #[derive(Default)]
 struct Slot {
     conn: Option<Arc<BrokerConnection>>,
+    /// When to stop handing `conn` out: its SASL session is about to end.
+    retire_at: Option<Instant>,
     failures: u32,
     retry_at: Option<Instant>,
 }
+
+impl Slot {
+    /// The connection, if it is alive and not due for retirement.
+    fn usable(&self) -> Option<&Arc<BrokerConnection>> {
+        let due = self.retire_at.is_some_and(|at| Instant::now() >= at);
+        self.conn.as_ref().filter(|c| c.is_alive() && !due)
+    }
+}
+
+/// How often a retired connection checks whether it can close.
+const RETIRED_CHECK: Duration = Duration::from_millis(50);
 
 pub struct BrokerPool {
     config: Arc<ConnectionConfig>,
@@ -119,22 +145,35 @@ impl BrokerPool {
     pub async fn get(&self, addr: &BrokerAddr, lane: Lane) -> Result<Arc<BrokerConnection>> {
         let slot = self.slot(addr, lane);
         let mut slot = slot.lock().await;
-        if let Some(conn) = &slot.conn {
-            if conn.is_alive() {
-                return Ok(conn.clone());
-            }
-            slot.conn = None;
+        if let Some(conn) = slot.usable() {
+            return Ok(conn.clone());
         }
+        if let Some(old) = slot.conn.take() {
+            if old.is_alive() {
+                self.retire(old, lane);
+            }
+        }
+        slot.retire_at = None;
         if let Some(at) = slot.retry_at {
             tokio::time::sleep_until(at.into()).await;
         }
-        match BrokerConnection::connect(addr, self.config.clone()).await {
-            Ok(conn) => {
+        match self.open(addr).await {
+            Ok((conn, session)) => {
                 self.events.log(Level::Debug, || {
-                    format!("connected to {addr} ({} connection)", lane.name())
+                    let auth = match session {
+                        Some(SaslSession {
+                            mechanism,
+                            lifetime: Some(l),
+                            ..
+                        }) => format!(", {mechanism}, session of {} ms", l.as_millis()),
+                        Some(s) => format!(", {}", s.mechanism),
+                        None => String::new(),
+                    };
+                    format!("connected to {addr} ({} connection{auth})", lane.name())
                 });
                 slot.failures = 0;
                 slot.retry_at = None;
+                slot.retire_at = session.and_then(|s| s.retire_at(pseudo_random_unit()));
                 slot.conn = Some(conn.clone());
                 Ok(conn)
             }
@@ -153,11 +192,55 @@ impl BrokerPool {
         }
     }
 
-    /// The live connection to `addr` on `lane` if there is one, without connecting.
+    /// Connects to `addr`, negotiates versions and, when the client uses SASL, authenticates.
+    /// A connection that fails authentication is closed before the error is returned.
+    async fn open(
+        &self,
+        addr: &BrokerAddr,
+    ) -> Result<(Arc<BrokerConnection>, Option<SaslSession>)> {
+        let conn = BrokerConnection::connect(addr, self.config.clone()).await?;
+        let Some(config) = &self.config.sasl else {
+            return Ok((conn, None));
+        };
+        match sasl::authenticate(&conn, config, self.config.connect_timeout).await {
+            Ok(session) => Ok((conn, Some(session))),
+            Err(e) => {
+                conn.close("SASL authentication failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Lets a connection whose SASL session is ending finish: it stays open until nobody else
+    /// holds it and its requests are answered (or it fails), then closes. A caller that took
+    /// it just before could still start a request on it, which is why the pool's reference is
+    /// the last one to go.
+    fn retire(&self, conn: Arc<BrokerConnection>, lane: Lane) {
+        self.events.log(Level::Debug, || {
+            format!(
+                "retiring the {} connection to {}: its SASL session ends soon; new requests go to a fresh connection",
+                lane.name(),
+                conn.addr()
+            )
+        });
+        tokio::spawn(async move {
+            loop {
+                let pending = conn.pending();
+                let idle = pending.in_flight == 0 && pending.waiting == 0;
+                if !conn.is_alive() || (idle && Arc::strong_count(&conn) == 1) {
+                    return;
+                }
+                tokio::time::sleep(RETIRED_CHECK).await;
+            }
+        });
+    }
+
+    /// The live connection to `addr` on `lane` if there is one, without connecting (none when
+    /// its SASL session is about to end: the caller connects anew through [`get`](Self::get)).
     pub fn existing(&self, addr: &BrokerAddr, lane: Lane) -> Option<Arc<BrokerConnection>> {
         let slot = self.slot(addr, lane);
         let slot = slot.try_lock().ok()?;
-        slot.conn.clone().filter(|c| c.is_alive())
+        slot.usable().cloned()
     }
 
     /// Closes connections idle for at least `max_idle`, and forgets failed ones. Returns how many
@@ -172,12 +255,21 @@ impl BrokerPool {
             let Ok(mut slot) = slot.try_lock() else {
                 continue;
             };
+            let due = slot.retire_at.is_some_and(|at| Instant::now() >= at);
             let stale = match &slot.conn {
-                Some(c) => !c.is_alive() || c.idle_for().is_some_and(|idle| idle >= max_idle),
+                Some(c) => {
+                    let idle = c.idle_for();
+                    !c.is_alive()
+                        || idle.is_some_and(|idle| idle >= max_idle)
+                        // Its session is ending and nothing is pending: close it now rather
+                        // than let the broker do it.
+                        || (due && idle.is_some() && Arc::strong_count(c) == 1)
+                }
                 None => false,
             };
             if stale {
                 slot.conn = None;
+                slot.retire_at = None;
                 closed += 1;
             }
         }

@@ -9,9 +9,12 @@
 //!   pipelining; the rest wait for room, in order), and poisoning: when the socket fails every
 //!   waiter gets the error and the connection is never used again.
 //! * [`versions`]: the ApiVersions handshake and the negotiated version table.
+//! * [`sasl`]: SASL authentication (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) after ApiVersions,
+//!   before the pool hands a connection out.
 //! * [`sockets`]: the registry of open broker sockets, which a forked child releases.
 
 pub mod messenger;
+pub mod sasl;
 pub mod sockets;
 pub mod tls;
 pub mod transport;
@@ -152,6 +155,8 @@ pub struct ConnectionConfig {
     /// client's `max.in.flight.requests.per.connection`); later ones wait for room, in order.
     /// 0 counts as 1.
     pub max_in_flight: usize,
+    /// SASL mechanism and credentials every connection authenticates with (`None`: no SASL).
+    pub sasl: Option<sasl::SaslConfig>,
     /// TLS for every connection (`None`: plain TCP).
     pub tls: Option<tls::TlsConfig>,
 }
@@ -164,6 +169,7 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(10),
             max_frame_size: 256 * 1024 * 1024,
             max_in_flight: 5,
+            sasl: None,
             tls: None,
         }
     }
