@@ -15,6 +15,7 @@
 
 pub mod messenger;
 pub mod sasl;
+pub mod secret;
 pub mod sockets;
 pub mod tls;
 pub mod transport;

@@ -47,33 +47,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// A secret string (a private key's PEM, a password): wiped from memory when dropped, and
-/// printed as `[redacted]` by `Debug`.
-#[derive(Clone, Default)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(Zeroizing::new(value.into()))
-    }
-
-    /// The secret itself: hand it only to what needs it, never to a message.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret::new(value)
-    }
-}
+pub use super::secret::Secret;
 
 /// What the host asks for (ruby-kafka's `ssl_*` options). Only read by [`TlsConfig::new`].
 #[derive(Debug, Clone)]
