@@ -3,10 +3,7 @@
 # SASL against the secure broker (bin/kafka secure-start; bin/test starts it): every mechanism
 # over the SASL_PLAINTEXT listener, refusals (final, one attempt, no connection left open, no
 # secret in any message or log line), and sessions the broker limits (KIP-368) outlived without
-# a failed request.
-#
-# SASL_SSL is covered once the client speaks TLS (the ssl_* options): these examples then run
-# over the sasl_ssl listeners too.
+# a failed request (over SASL_PLAINTEXT and SASL_SSL). Every mechanism over SASL_SSL: tls_spec.rb.
 
 require_relative "support"
 require_relative "secure_support"
@@ -193,12 +190,18 @@ RSpec.describe "SASL" do
       kafka = sasl_client(:sasl_plaintext_reauth, MECHANISMS.fetch(mechanism).call)
       [kafka, new_topic(kafka)]
     end
+    # And over TLS (SASL_SSL): the same retirement, under a TLS stream.
+    tls = KafkaRs.new([SecureSupport.broker(:sasl_ssl_reauth)], client_id: "kafka_rs-sasl-spec", logger: logger,
+                                                                ssl_ca_cert: SecureSupport.pem("ca.pem"),
+                                                                **MECHANISMS.fetch("SCRAM-SHA-256").call)
+    (@clients ||= []) << tls
+    clients << [tls, new_topic(tls)]
     sent = traffic(clients, 2.5 * lifetime)
     clients.zip(sent).each do |(kafka, topic), values|
       expect(fetch_all(kafka, topic).map(&:value)).to eq(values)
     end
     # Each connection was replaced before its session ended, and nothing failed or was retried.
-    expect(log.string.scan(/retiring the general connection/).size).to be >= 4, log.string
+    expect(log.string.scan(/retiring the general connection/).size).to be >= 6, log.string
     expect(log.string).not_to match(/ (WARN|ERROR) -- /), log.string
   ensure
     drop_topics(clients.first.first) if clients
