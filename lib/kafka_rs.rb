@@ -21,7 +21,8 @@ require_relative "kafka_rs/async_producer"
 require_relative "kafka_rs/fetched_batch"
 require_relative "kafka_rs/consumer"
 require_relative "kafka_rs/client"
-require_relative "kafka_rs/client_id"
+require_relative "kafka_rs/request_events"
+require_relative "kafka_rs/identity"
 require_relative "kafka_rs/shared"
 
 module KafkaRs

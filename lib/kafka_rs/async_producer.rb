@@ -195,7 +195,7 @@ module KafkaRs
         # Never silent: without a logger the warning goes to stderr.
         @client.logger ? @client.logger.warn("kafka_rs") { message } : Kernel.warn("kafka_rs: #{message}")
         if Instrumenter.listening?("drop_messages.async_producer")
-          Instrumenter.instrument("drop_messages.async_producer", message_count: failed)
+          Instrumenter.instrument("drop_messages.async_producer", client_id: @client.client_id, message_count: failed)
         end
       end
       join_reporter(timeout)
@@ -241,13 +241,14 @@ module KafkaRs
       ensure_reporter if reporter_wanted? && @reporter_pid != Process.pid
       native = @native.produce(entry, want_handle)
       if Instrumenter.listening?("enqueue_message.async_producer")
-        Instrumenter.instrument("enqueue_message.async_producer", topic: entry[2], queue_size: @native.outstanding,
+        Instrumenter.instrument("enqueue_message.async_producer", client_id: @client.client_id, topic: entry[2],
+                                                                  queue_size: @native.outstanding,
                                                                   max_queue_size: @max_queue_size)
       end
       native
     rescue BufferOverflow
       if Instrumenter.listening?("buffer_overflow.async_producer")
-        Instrumenter.instrument("buffer_overflow.async_producer", topic: entry[2])
+        Instrumenter.instrument("buffer_overflow.async_producer", client_id: @client.client_id, topic: entry[2])
       end
       raise BufferOverflow, "Cannot produce to #{entry[2]}, max queue size (#{@max_queue_size} messages) reached"
     end
@@ -319,8 +320,9 @@ module KafkaRs
     def delivered(topic, partition, offset, timestamp_ms, value, key)
       if Instrumenter.listening?("ack_message.producer")
         delay = (Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) - timestamp_ms) / 1000.0
-        Instrumenter.instrument("ack_message.producer", key: key, value: value, topic: topic, partition: partition,
-                                                        offset: offset, delay: delay)
+        Instrumenter.instrument("ack_message.producer", client_id: @client.client_id, key: key, value: value,
+                                                        topic: topic, partition: partition, offset: offset,
+                                                        delay: delay)
       end
       return if @callbacks[:delivery].empty?
 
@@ -330,7 +332,8 @@ module KafkaRs
 
     def failed(error, topic, partition, timestamp_ms, value, key, headers)
       if Instrumenter.listening?("topic_error.producer")
-        Instrumenter.instrument("topic_error.producer", topic: topic, exception: [error.class.name, error.message])
+        Instrumenter.instrument("topic_error.producer", client_id: @client.client_id, topic: topic,
+                                                        exception: [error.class.name, error.message])
       end
       return if @callbacks[:error].empty?
 

@@ -46,12 +46,16 @@ module KafkaRs
       @prefix = prefix
     end
 
-    def produce(value, topic:, **options)
-      @producer.produce(value, topic: @prefix.apply(topic), **options)
+    def produce(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                create_time: nil)
+      @producer.produce(value, topic: @prefix.apply(topic), key: key, headers: headers, partition: partition,
+                               partition_key: partition_key, create_time: create_time)
     end
 
-    def produce_async(value, topic:, **options)
-      @producer.produce_async(value, topic: @prefix.apply(topic), **options)
+    def produce_async(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                      create_time: nil)
+      @producer.produce_async(value, topic: @prefix.apply(topic), key: key, headers: headers, partition: partition,
+                                     partition_key: partition_key, create_time: create_time)
     end
 
     def produce_many(messages)

@@ -80,18 +80,22 @@ module KafkaRs
     end
 
     # {AsyncProducer#produce} on the shared producer: queues the message, never waits on the
-    # network.
+    # network. (Keywords spelled out: a `**options` pass-through allocates a Hash per call.)
     #
     # @return [nil]
-    def produce(value, **options)
-      producer.produce(value, **options)
+    def produce(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                create_time: nil)
+      (@producer || build_producer).produce(value, topic: topic, key: key, headers: headers, partition: partition,
+                                                   partition_key: partition_key, create_time: create_time)
     end
 
     # {AsyncProducer#produce_async} on the shared producer.
     #
     # @return [DeliveryHandle]
-    def produce_async(value, **options)
-      producer.produce_async(value, **options)
+    def produce_async(value, topic:, key: nil, headers: Producer::NO_HEADERS, partition: nil, partition_key: nil,
+                      create_time: nil)
+      (@producer || build_producer).produce_async(value, topic: topic, key: key, headers: headers, partition: partition,
+                                                         partition_key: partition_key, create_time: create_time)
     end
 
     # A pool (the connection_pool gem's `ConnectionPool`) of {PoolEntry}s, each with a client and a
@@ -201,6 +205,7 @@ module KafkaRs
     # Called in a forked child (see ForkHook): the parent's objects are left alone (their native
     # parts already belong to the parent only) and new ones are built on first use.
     def forked
+      RequestEvents.forked
       @lock = Monitor.new
       @client = nil
       @producer = @overrides[:producer]

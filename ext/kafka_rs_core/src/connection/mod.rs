@@ -17,6 +17,7 @@ pub mod transport;
 pub mod versions;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use messenger::BrokerConnection;
@@ -105,6 +106,9 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// SASL mechanism and credentials every connection authenticates with (`None`: no SASL).
     pub sasl: Option<sasl::SaslConfig>,
+    /// The client's diagnostics, where requests are timed while the host asks for it
+    /// ([`crate::log::EventLog::set_requests`]); set by [`crate::Client::new`].
+    pub events: Option<Arc<crate::log::EventLog>>,
 }
 
 impl Default for ConnectionConfig {
@@ -116,6 +120,7 @@ impl Default for ConnectionConfig {
             max_frame_size: 256 * 1024 * 1024,
             max_in_flight: 5,
             sasl: None,
+            events: None,
         }
     }
 }
