@@ -261,10 +261,11 @@ module KafkaRs
       self
     end
 
-    # Reports are wanted for callbacks and acknowledgement events; the reporter thread also hands
-    # background diagnostics to the logger while messages are outstanding.
+    # Reports are wanted for callbacks and acknowledgement or failure events; the reporter thread
+    # also hands background diagnostics to the logger while messages are outstanding.
     def reports_wanted?
-      !@callbacks[:delivery].empty? || !@callbacks[:error].empty? || Instrumenter.listening?("ack_message.producer")
+      !@callbacks[:delivery].empty? || !@callbacks[:error].empty? || Instrumenter.listening?("ack_message.producer") ||
+        Instrumenter.listening?("topic_error.producer")
     end
 
     def reporter_wanted?
