@@ -5,6 +5,8 @@ require "socket"
 require "logger"
 require "stringio"
 require "kafka_rs/statsd"
+# Requiring it attaches the reporter; the examples here attach it when they want it.
+KafkaRs::Statsd.detach
 
 # The reporters built on the instrumentation events: Statsd (ruby-kafka's metric names, read
 # from a real UDP socket) and the LogSubscriber's lines.
