@@ -23,7 +23,8 @@ Gem::Specification.new do |spec|
   # output are left out.
   root = __dir__
   spec.files = Dir.chdir(root) do
-    files = Dir["lib/**/*.rb", "ext/**/*", "Cargo.toml", "Cargo.lock", "README.md", "LICENSE*"]
+    files = Dir["lib/**/*.rb", "lib/generators/**/templates/*.tt", "ext/**/*", "Cargo.toml", "Cargo.lock", "README.md",
+                "LICENSE*"]
     files.reject do |f|
       File.directory?(f) ||
         f.match?(%r{\Aext/[^/]+/(fuzz|target)/}) ||

@@ -42,3 +42,7 @@ module KafkaRs
     Client.new(seed_brokers: seed_brokers, **options)
   end
 end
+
+# In a Rails app: configuration from config/kafka_rs.yml, ActiveSupport::Notifications, the log
+# subscriber, the install generator (see KafkaRs::Railtie).
+require_relative "kafka_rs/railtie" if defined?(Rails::Railtie)

@@ -286,6 +286,9 @@ module KafkaRs
         @reporter_pid = Process.pid
         @reporter = Thread.new { run_reporter }
         @reporter.name = "kafka_rs-reports"
+        # Started again in a forked child (above): preforking servers need not worry about it
+        # (Puma skips threads marked so in its warning about threads started before the fork).
+        @reporter.thread_variable_set(:fork_safe, true)
       end
     end
 

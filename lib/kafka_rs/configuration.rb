@@ -47,6 +47,11 @@ module KafkaRs
     CONSUMER_SETTINGS = keywords_of(Consumer, BUILT_BY_CLIENT).freeze
     # Settings of the Rails layer itself, with their defaults.
     OWN_SETTINGS = { pool_size: 5, pool_timeout: 5, prefix: nil }.freeze
+    # Where the shared producer's defaults differ from AsyncProducer's: a message waits at most
+    # 5 ms for others to share its batch (librdkafka's linger.ms), instead of waiting for a flush
+    # (ruby-kafka's async producer has no time trigger by default). A `delivery_interval` set in
+    # the producer settings takes precedence.
+    PRODUCER_DEFAULTS = { linger_ms: 5 }.freeze
     # The settings that hold a Hash of another class's keywords.
     GROUPS = { producer: PRODUCER_SETTINGS, buffered_producer: BUFFERED_PRODUCER_SETTINGS,
                consumer: CONSUMER_SETTINGS }.freeze
@@ -183,7 +188,7 @@ module KafkaRs
 
     # @return [Hash{Symbol => Object}] keywords of the shared {AsyncProducer}
     def producer_options
-      producer.dup
+      PRODUCER_DEFAULTS.merge(producer)
     end
 
     # @return [Hash{Symbol => Object}] keywords of the pool's {Producer}s

@@ -32,10 +32,11 @@ RSpec.describe "KafkaRs.configure", :integration do
     expect(KafkaRs::Configuration::CONSUMER_SETTINGS).to match_array(keywords.call(KafkaRs::Consumer))
 
     topic = new_topic(kafka)
-    configure_kafka_rs(client_id: "configured-id", producer: { max_queue_size: 2 },
+    configure_kafka_rs(client_id: "configured-id", producer: { max_queue_size: 2, linger_ms: nil },
                        buffered_producer: { max_buffer_size: 1 })
     expect(KafkaRs.client.client_id).to eq("configured-id")
-    # max_queue_size 2, no delivery trigger: the third message does not fit.
+    # max_queue_size 2, no delivery trigger (linger_ms: nil instead of the shared producer's 5):
+    # the third message does not fit.
     2.times { |i| KafkaRs.produce("m#{i}", topic: topic) }
     expect { KafkaRs.produce("m2", topic: topic) }.to raise_error(KafkaRs::BufferOverflow, /max queue size \(2 messages\)/)
     expect(KafkaRs.producer.flush(timeout: 10)).to be(true)

@@ -131,7 +131,7 @@ RSpec.describe "the shared producer and the pool", :integration do
   end
 
   it "is built anew in a forked child; what the parent queued is sent by the parent alone" do
-    configure_kafka_rs(pool_size: 2)
+    configure_kafka_rs(pool_size: 2, producer: { linger_ms: nil })
     parent_producer = KafkaRs.producer
     parent_client = KafkaRs.client
     parent_entry = KafkaRs.with_client(&:itself)
@@ -174,7 +174,7 @@ RSpec.describe "the shared producer and the pool", :integration do
       require "kafka_rs"
       KafkaRs.configure do |c|
         c.seed_brokers = "#{IntegrationHelpers::BROKER}"
-        c.producer = { shutdown_timeout: 10 }
+        c.producer = { shutdown_timeout: 10, linger_ms: nil }
       end
       100.times { |i| KafkaRs.produce("exit-\#{i}", topic: ARGV[0]) }
       puts KafkaRs.producer.queue_size
