@@ -264,8 +264,13 @@ module KafkaRs
     # Reports are wanted for callbacks and acknowledgement or failure events; the reporter thread
     # also hands background diagnostics to the logger while messages are outstanding.
     def reports_wanted?
-      !@callbacks[:delivery].empty? || !@callbacks[:error].empty? || Instrumenter.listening?("ack_message.producer") ||
-        Instrumenter.listening?("topic_error.producer")
+      deliveries_wanted? || !@callbacks[:error].empty? || Instrumenter.listening?("topic_error.producer")
+    end
+
+    # Reports of delivered messages too (else the core reports failures only: a delivered message
+    # then costs nothing extra).
+    def deliveries_wanted?
+      !@callbacks[:delivery].empty? || Instrumenter.listening?("ack_message.producer")
     end
 
     def reporter_wanted?
@@ -282,7 +287,7 @@ module KafkaRs
         return unless force || reporter_wanted?
 
         # Creates the native report queue now: messages accepted from here on are reported.
-        @native.reports(1, 0.0) if reports_wanted?
+        @native.report_failures_only = !deliveries_wanted? if reports_wanted?
         @reporter_pid = Process.pid
         @reporter = Thread.new { run_reporter }
         @reporter.name = "kafka_rs-reports"
@@ -295,6 +300,7 @@ module KafkaRs
     def run_reporter
       loop do
         if reports_wanted?
+          @native.report_failures_only = !deliveries_wanted?
           reports = @native.reports(1000, 0.5)
           break if reports.nil?
 
