@@ -169,6 +169,16 @@ RSpec.describe "the shared producer and the pool", :integration do
     reader&.close
   end
 
+  it "sends on its own, with no flush (the shared producer lingers 5 ms by default)" do
+    configure_kafka_rs
+    KafkaRs.produce("lingered", topic: topic, partition: 0)
+    values = []
+    # Only a hang guard: the message is expected within milliseconds.
+    Timeout.timeout(10) { values = fetch_all(kafka, topic, 0).map(&:value) while values.empty? }
+    expect(values).to eq(["lingered"])
+    expect(KafkaRs.producer.queue_size).to eq(0)
+  end
+
   it "delivers at exit what the shared producer still holds, within its shutdown_timeout" do
     code = <<~RUBY
       require "kafka_rs"
