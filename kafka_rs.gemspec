@@ -23,8 +23,8 @@ Gem::Specification.new do |spec|
   # output are left out.
   root = __dir__
   spec.files = Dir.chdir(root) do
-    files = Dir["lib/**/*.rb", "lib/generators/**/templates/*.tt", "ext/**/*", "Cargo.toml", "Cargo.lock", "README.md",
-                "LICENSE*"]
+    files = Dir["lib/**/*.rb", "lib/generators/**/templates/*.tt", "exe/*", "ext/**/*", "Cargo.toml", "Cargo.lock",
+                "README.md", "LICENSE*"]
     files.reject do |f|
       File.directory?(f) ||
         f.match?(%r{\Aext/[^/]+/(fuzz|target)/}) ||
@@ -33,6 +33,10 @@ Gem::Specification.new do |spec|
     end.sort
   end
   spec.require_paths = ["lib"]
+
+  # The operator command (`kafka_rs topics|groups|lag|tail|produce`, see lib/kafka_rs/cli.rb).
+  spec.bindir = "exe"
+  spec.executables = ["kafka_rs"]
 
   # rb_sys is deliberately not a runtime dependency. extconf.rb uses it when it is installed
   # (the standard `create_rust_makefile` route), and otherwise writes a Makefile that runs cargo

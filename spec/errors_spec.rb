@@ -52,6 +52,8 @@ RSpec.describe "KafkaRs errors" do
     it "has kafka_rs's own classes" do
       expect(KafkaRs::ClientClosed.superclass).to eq(KafkaRs::Error)
       expect(KafkaRs::TimeoutError.superclass).to eq(KafkaRs::ConnectionError)
+      expect(KafkaRs::SslError.superclass).to eq(KafkaRs::ConnectionError)
+      expect(KafkaRs::SslError.new("bad certificate").reason).to be_nil
       expect { raise KafkaRs::TimeoutError, "read timed out" }.to raise_error(KafkaRs::ConnectionError)
     end
 

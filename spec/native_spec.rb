@@ -106,6 +106,10 @@ RSpec.describe "KafkaRs::Native" do
       expect { native.__raise_core("timeout", 0) }.to raise_error(KafkaRs::TimeoutError, /timed out/)
       expect { native.__raise_core("unsupported_version", 0) }.to raise_error(KafkaRs::UnsupportedVersion)
       expect { native.__raise_core("closed", 0) }.to raise_error(KafkaRs::ClientClosed)
+      expect { native.__raise_core("tls", 0) }.to raise_error(KafkaRs::SslError, /TLS with localhost:9093 failed/) { |e|
+        expect(e).to be_a(KafkaRs::ConnectionError)
+        expect(e.reason).to eq(:unknown_ca)
+      }
     end
 
     it "maps SASL failures to SaslAuthenticationFailed and its subclasses" do

@@ -17,7 +17,7 @@ module KafkaRs
     OFFSETS = { latest: -1, earliest: -2 }.freeze
 
     # @param seed_brokers [Array<String>, String] "host:port" entries (or one comma-separated
-    #   String); "kafka://" prefixes are accepted
+    #   String); "kafka://" and "kafka+ssl://" (TLS) prefixes are accepted
     # @param client_id [String] sent to the brokers with every request
     # @param logger [Logger, nil] receives the client's diagnostics (connections made and refused,
     #   metadata refreshes, topic changes, produce retries and failures) with progname "kafka_rs",
@@ -26,6 +26,25 @@ module KafkaRs
     # @param socket_timeout [Numeric, nil] seconds to wait for a response, on top of any time a
     #   request itself asks the broker to wait (nil: 10)
     # @param partitioner [nil, Symbol, #call] default partitioner of this client's producers
+    #
+    # TLS (ruby-kafka's option names) is on when a seed broker is given as `kafka+ssl://host:port`
+    # (as hosted providers' `KAFKA_URL` values are) or when any CA or client certificate option is
+    # given; mixing `kafka+ssl://` and `kafka://` seed brokers is an ArgumentError. Certificates
+    # and keys are read and checked here: unusable material raises {SslError} at once.
+    # @param ssl_ca_cert [String, Array<String>, nil] PEM of the CA certificate(s) that sign the
+    #   brokers' certificates (one String may hold several)
+    # @param ssl_ca_cert_file_path [String, nil] a PEM file of CA certificates
+    # @param ssl_ca_certs_from_system [Boolean] trust the system's CA store too (it is also used
+    #   when TLS is on and no CA is given)
+    # @param ssl_client_cert [String, nil] PEM of the client certificate, for brokers that require
+    #   one (may be followed by its intermediate CAs)
+    # @param ssl_client_cert_key [String, nil] PEM of its private key: PKCS#8, PKCS#1 (RSA), SEC1
+    #   (EC), or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`) with `ssl_client_cert_key_password`
+    # @param ssl_client_cert_key_password [String, nil]
+    # @param ssl_client_cert_chain [String, nil] PEM of intermediate CAs sent after the client
+    #   certificate
+    # @param ssl_verify_hostname [Boolean] check that each broker's certificate names the host
+    #   connected to; false still verifies the certificate chain
     # @param sasl_plain_username [String, nil] SASL PLAIN (with sasl_plain_password)
     # @param sasl_plain_password [String, nil]
     # @param sasl_plain_authzid [String] identity to act as (PLAIN; "" for the username's own)
@@ -40,7 +59,9 @@ module KafkaRs
     # @raise [KafkaRs::SaslAuthenticationFailed] from any call, when a broker refuses the
     #   credentials or does not enable the mechanism (at once, never retried)
     def initialize(seed_brokers:, client_id: "kafka_rs", logger: nil, connect_timeout: 10,
-                   socket_timeout: 10, partitioner: nil,
+                   socket_timeout: 10, partitioner: nil, ssl_ca_cert: nil, ssl_ca_cert_file_path: nil,
+                   ssl_ca_certs_from_system: false, ssl_client_cert: nil, ssl_client_cert_key: nil,
+                   ssl_client_cert_key_password: nil, ssl_client_cert_chain: nil, ssl_verify_hostname: true,
                    sasl_plain_authzid: "", sasl_plain_username: nil, sasl_plain_password: nil,
                    sasl_scram_username: nil, sasl_scram_password: nil, sasl_scram_mechanism: nil,
                    sasl_oauth_token_provider: nil, sasl_over_ssl: true)
@@ -53,17 +74,24 @@ module KafkaRs
         raise TypeError, "logger must be a Logger (respond to #add), got #{logger.class}"
       end
 
-      # TLS arrives with the TLS options (ssl_*, kafka+ssl:// seeds); until then no connection uses it.
-      tls = false
-      sasl = Sasl.settings!(plain_authzid: sasl_plain_authzid, plain_username: sasl_plain_username,
-                            plain_password: sasl_plain_password, scram_username: sasl_scram_username,
-                            scram_password: sasl_scram_password, scram_mechanism: sasl_scram_mechanism,
-                            oauth_token_provider: sasl_oauth_token_provider, over_ssl: sasl_over_ssl, tls: tls)
+      tls = Validation.ssl_options!(
+        ca_cert: ssl_ca_cert, ca_cert_file_path: ssl_ca_cert_file_path,
+        ca_certs_from_system: ssl_ca_certs_from_system, client_cert: ssl_client_cert,
+        client_cert_key: ssl_client_cert_key, client_cert_key_password: ssl_client_cert_key_password,
+        client_cert_chain: ssl_client_cert_chain, verify_hostname: ssl_verify_hostname
+      )
 
       @logger = logger
       @partitioner = partitioner
       Partitioners.resolve(partitioner)
-      @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f)
+      # Builds the TLS configuration (kafka+ssl:// seeds or the ssl_* options turn TLS on); no
+      # connection is made yet.
+      @native = Native::Client.new(brokers, client_id, connect_timeout.to_f, socket_timeout.to_f, tls)
+      sasl = Sasl.settings!(plain_authzid: sasl_plain_authzid, plain_username: sasl_plain_username,
+                            plain_password: sasl_plain_password, scram_username: sasl_scram_username,
+                            scram_password: sasl_scram_password, scram_mechanism: sasl_scram_mechanism,
+                            oauth_token_provider: sasl_oauth_token_provider, over_ssl: sasl_over_ssl,
+                            tls: @native.tls?)
       @oauth = sasl && Sasl.configure(@native, sasl, self)
       @log_level = nil
       sync_log_level if logger

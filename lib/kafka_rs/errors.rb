@@ -15,6 +15,7 @@
 #   |       SaslScramError match it in `rescue`)
 #   +-- ConnectionError               network failure (connect, read, write)
 #   |   +-- TimeoutError              ... that was a socket timeout
+#   |   +-- SslError                  TLS could not be set up (bad certificate, key, handshake)
 #   +-- DeliveryFailed, BufferOverflow, ... (client-side errors, see below)
 #
 # Protocol error classes are not written out here: the native extension exports every code it
@@ -157,6 +158,20 @@ module KafkaRs
   # A network connection could not be opened, or failed while in use (also raised when no seed
   # broker can be reached).
   class ConnectionError < Error
+  end
+
+  # TLS could not be set up: a certificate, key or password given to the client is unusable
+  # (raised by {Client#initialize}), or the TLS handshake with a broker failed (unknown CA, expired
+  # or not-yet-valid certificate, hostname mismatch, the broker requires a client certificate or
+  # refused the one given). Final: the client does not retry it against other brokers. The message
+  # says what was wrong and never holds a key or a password. Not in ruby-kafka (which raised
+  # OpenSSL's errors); a ConnectionError so `rescue ConnectionError` keeps catching it.
+  class SslError < ConnectionError
+    # @return [Symbol, nil] what was wrong: :unknown_ca, :certificate_expired,
+    #   :certificate_not_yet_valid, :hostname_mismatch, :client_certificate_required,
+    #   :client_certificate_rejected, :key_mismatch, :wrong_key_password, :key_password_missing,
+    #   :bad_pem or :handshake
+    attr_reader :reason
   end
 
   # A connect, read or write on a broker connection exceeded its timeout. ruby-kafka raised a plain

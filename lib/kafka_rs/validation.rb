@@ -154,6 +154,60 @@ module KafkaRs
       value.nil? ? default : positive_number!(value, name)
     end
 
+    # The TLS options of {Client#initialize} (ruby-kafka's names), checked and packed for the
+    # native client: `[ca_certs, ca_cert_file_path, ca_certs_from_system, client_cert,
+    # client_cert_key, client_cert_key_password, client_cert_chain, verify_hostname]`. Messages
+    # name the argument, never its value (keys and passwords are secrets).
+    def ssl_options!(ca_cert:, ca_cert_file_path:, ca_certs_from_system:, client_cert:, client_cert_key:,
+                     client_cert_key_password:, client_cert_chain:, verify_hostname:)
+      ca_certs = case ca_cert
+                 when nil then []
+                 when String then [pem!(ca_cert, "ssl_ca_cert")]
+                 when Array
+                   raise ArgumentError, "ssl_ca_cert must not be an empty Array" if ca_cert.empty?
+
+                   ca_cert.each_with_index.map { |pem, i| pem!(pem, "ssl_ca_cert[#{i}]") }
+                 else raise TypeError, "ssl_ca_cert must be a String or an Array of Strings, got #{class_name(ca_cert)}"
+                 end
+      ca_cert_file_path = ca_cert_file_path.to_path if ca_cert_file_path.respond_to?(:to_path)
+      ca_cert_file_path = pem!(ca_cert_file_path, "ssl_ca_cert_file_path") unless ca_cert_file_path.nil?
+      boolean!(ca_certs_from_system, "ssl_ca_certs_from_system")
+      boolean!(verify_hostname, "ssl_verify_hostname")
+      verify_hostname = true if verify_hostname.nil?
+      client_cert = pem!(client_cert, "ssl_client_cert") unless client_cert.nil?
+      client_cert_key = pem!(client_cert_key, "ssl_client_cert_key") unless client_cert_key.nil?
+      client_cert_chain = pem!(client_cert_chain, "ssl_client_cert_chain") unless client_cert_chain.nil?
+      unless client_cert_key_password.nil? || client_cert_key_password.is_a?(String)
+        raise TypeError, "ssl_client_cert_key_password must be a String, got #{class_name(client_cert_key_password)}"
+      end
+
+      if client_cert && !client_cert_key
+        raise ArgumentError, "ssl_client_cert_key is missing: ssl_client_cert needs its private key"
+      end
+      raise ArgumentError, "ssl_client_cert is missing: ssl_client_cert_key needs its certificate" if client_cert_key && !client_cert
+      if client_cert_key_password && !client_cert_key
+        raise ArgumentError, "ssl_client_cert_key_password is given without ssl_client_cert_key"
+      end
+      raise ArgumentError, "ssl_client_cert_chain is given without ssl_client_cert" if client_cert_chain && !client_cert
+
+      [ca_certs, ca_cert_file_path, ca_certs_from_system ? true : false, client_cert, client_cert_key,
+       client_cert_key_password, client_cert_chain, verify_hostname]
+    end
+
+    # A PEM option (or path): a non-empty String.
+    def pem!(value, name)
+      raise TypeError, "#{name} must be a String, got #{class_name(value)}" unless value.is_a?(String)
+      raise ArgumentError, "#{name} is empty" if value.strip.empty?
+
+      value
+    end
+
+    def boolean!(value, name)
+      return value if value == true || value == false || value.nil?
+
+      raise TypeError, "#{name} must be true or false, got #{class_name(value)}"
+    end
+
     # Normalizes seed brokers: an Array, or a comma-separated String.
     def seed_brokers!(seed_brokers)
       list = case seed_brokers

@@ -144,6 +144,21 @@ RSpec.describe "SASL" do
     end
   end
 
+  it "raises UnsupportedSaslMechanism naming the broker's mechanisms when it does not offer the one asked for" do
+    port = SecureSupport.port(:sasl_plaintext_plain_only)
+    kafka = sasl_client(:sasl_plaintext_plain_only, MECHANISMS.fetch("SCRAM-SHA-512").call)
+    expect { kafka.topics }.to raise_error(KafkaRs::UnsupportedSaslMechanism) { |e|
+      expect(e).to be_a(KafkaRs::SaslAuthenticationFailed)
+      expect(e.code).to eq(33)
+      expect(e.message).to include("SCRAM-SHA-512").and include("PLAIN")
+      expect(leaked(e.message)).to eq([])
+    }
+    wait_until("the refused connection is closed") { SecureSupport.open_connections(port).zero? }
+    # The mechanism it does offer works on the same listener.
+    ok = sasl_client(:sasl_plaintext_plain_only, MECHANISMS.fetch("PLAIN").call)
+    expect(ok.topics).to be_an(Array)
+  end
+
   it "raises InvalidSaslState (a SaslAuthenticationFailed) against a listener without SASL" do
     kafka = sasl_client(:plaintext, MECHANISMS.fetch("SCRAM-SHA-256").call)
     expect { kafka.topics }.to raise_error(KafkaRs::InvalidSaslState, /is this listener configured for SASL/) { |e|

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "support"
+require_relative "../integration/secure_support"
 
 # KafkaRs.configure / KafkaRs.config: every client, producer and consumer keyword in one place,
 # config/kafka_rs.yml, the hosted-provider environment (KAFKA_URL, KAFKA_*_CERT*, KAFKA_PREFIX).
@@ -117,8 +118,8 @@ RSpec.describe "KafkaRs.configure", :integration do
     config = KafkaRs::Configuration.new(env: env)
     expect(config.client_options).to eq(seed_brokers: env["KAFKA_URL"], ssl_ca_cert: "ca-pem",
                                         ssl_client_cert: "cert-pem", ssl_client_cert_key: "key-pem")
-    config.ssl_ca_cert = "configured-ca" if config.respond_to?(:ssl_ca_cert=)
-    expect(config.client_options[:ssl_ca_cert]).to eq("configured-ca") if config.respond_to?(:ssl_ca_cert=)
+    config.ssl_ca_cert = "configured-ca"
+    expect(config.client_options[:ssl_ca_cert]).to eq("configured-ca")
     # Configured brokers win, and then the environment's certificates are not used either.
     config.seed_brokers = "elsewhere:9092"
     expect(config.client_options.keys - [:ssl_ca_cert]).to eq([:seed_brokers])
@@ -128,6 +129,25 @@ RSpec.describe "KafkaRs.configure", :integration do
     with_env("KAFKA_URL" => "kafka://#{IntegrationHelpers::BROKER}") do
       expect(KafkaRs.config.client_options).to eq(seed_brokers: "kafka://#{IntegrationHelpers::BROKER}")
       expect(KafkaRs.produce_async("via KAFKA_URL", topic: topic).wait(timeout: 10).offset).to eq(0)
+    end
+  end
+
+  it "connects over TLS from a hosted plan's environment alone (kafka+ssl:// KAFKA_URL, PEM certificates)" do
+    hosted = SecureSupport.hosted_env
+    url = "#{hosted['KAFKA_URL']},#{hosted['KAFKA_URL']}"
+    with_env(hosted.merge("KAFKA_URL" => url)) do
+      expect(KafkaRs.config.client_options.keys)
+        .to contain_exactly(:seed_brokers, :ssl_ca_cert, :ssl_client_cert, :ssl_client_cert_key)
+      topic = "spec-#{SecureRandom.hex(4)}"
+      KafkaRs.client.create_topic(topic)
+      begin
+        expect(KafkaRs.produce_async("over TLS", topic: topic).wait(timeout: 10).offset).to eq(0)
+        expect(KafkaRs.client.fetch_messages(topic: topic, partition: 0, offset: :earliest).map(&:value))
+          .to eq(["over TLS"])
+        expect(KafkaRs.client.native_for_instrumentation.tls?).to be(true)
+      ensure
+        KafkaRs.client.delete_topic(topic)
+      end
     end
   end
 

@@ -15,6 +15,7 @@ use kafka_rs_core::consumer::{FetchOptions, FetchedPartition, PartitionCursor, S
 use kafka_rs_core::log::Level;
 use kafka_rs_core::protocol::records::FetchedRecord;
 use kafka_rs_core::{Client, ClientConfig, Error as CoreError};
+use magnus::scan_args::scan_args;
 use magnus::value::{Lazy, ReprValue};
 use magnus::{
     function, method, prelude::*, Error, IntoValue, RArray, RClass, RHash, RModule, RString, Ruby,
@@ -23,7 +24,7 @@ use magnus::{
 
 use crate::errors::{guard, to_ruby};
 use crate::runtime;
-use crate::{args, gvl};
+use crate::{args, gvl, tls};
 
 /// The core client of this process, shared by a Ruby client and the producers it made.
 pub struct ClientHandle {
@@ -286,27 +287,24 @@ impl NativeClient {
         self.handle.clone()
     }
 
-    /// `Native::Client.new(seed_brokers, client_id, connect_timeout, socket_timeout)`
+    /// `Native::Client.new(seed_brokers, client_id, connect_timeout, socket_timeout, tls = nil)`
+    /// (`tls`: the options Array of [`crate::tls::options`]).
     ///
     /// Array arguments (here and below) are taken as `Value`s and converted by [`args`], not as
     /// `Vec`s or tuples, which magnus converts through a slice that Ruby code can free.
-    fn new(
-        seed_brokers: Value,
-        client_id: String,
-        connect_timeout: f64,
-        socket_timeout: f64,
-    ) -> Result<Self, Error> {
+    fn new(args: &[Value]) -> Result<Self, Error> {
+        let args = scan_args::<(Value, String, f64, f64), (Option<Value>,), (), (), (), ()>(args)?;
+        let (seed_brokers, client_id, connect_timeout, socket_timeout) = args.required;
+        let (tls_options,) = args.optional;
         let seed_brokers: Vec<String> = args::vec(seed_brokers)?;
-        let seeds = seed_brokers
-            .iter()
-            .map(|s| BrokerAddr::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(to_ruby)?;
+        let (seeds, seeds_ask_for_tls) = BrokerAddr::parse_seeds(&seed_brokers).map_err(to_ruby)?;
+        let tls_options = tls::options(tls_options)?;
         let mut config = ClientConfig::new(seeds);
         config.connection = ConnectionConfig {
             client_id,
             connect_timeout: secs("connect_timeout", connect_timeout)?,
             request_timeout: secs("socket_timeout", socket_timeout)?,
+            tls: tls::config(seeds_ask_for_tls, &tls_options)?,
             ..ConnectionConfig::default()
         };
         if config.seed_brokers.is_empty() {
@@ -326,6 +324,11 @@ impl NativeClient {
 
     fn core(&self) -> Result<Client, Error> {
         self.handle.core()
+    }
+
+    /// `tls?`: whether this client's connections use TLS.
+    fn tls(&self) -> bool {
+        self.handle.config.connection.tls.is_some()
     }
 
     /// `log_level = level`: 0 (debug) to 3 (error) as Ruby's `Logger` numbers them, or nil (off).
@@ -716,7 +719,8 @@ pub(crate) fn partition_to_ruby(ruby: &Ruby, part: &FetchedPartition) -> Result<
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.define_class("Client", ruby.class_object())?;
-    class.define_singleton_method("new", function!(NativeClient::new, 4))?;
+    class.define_singleton_method("new", function!(NativeClient::new, -1))?;
+    class.define_method("tls?", method!(NativeClient::tls, 0))?;
     class.define_method("topics", method!(NativeClient::topics, 0))?;
     class.define_method("has_topic?", method!(NativeClient::has_topic, 1))?;
     class.define_method("partitions_for", method!(NativeClient::partitions_for, 1))?;

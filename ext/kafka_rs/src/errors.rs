@@ -15,6 +15,8 @@
 //! | `Authentication { code, .. }`      | `KafkaRs::SaslAuthenticationFailed` (code 58),  |
 //! |                                    | or its subclasses `UnsupportedSaslMechanism`    |
 //! |                                    | (33) and `InvalidSaslState` (34)                |
+//! | `Tls { failure, .. }`              | `KafkaRs::SslError` (< `ConnectionError`),      |
+//! |                                    | `#reason` = the failure's name as a Symbol      |
 //! | `UnsupportedVersion`               | `KafkaRs::UnsupportedVersion`                   |
 //! | `InvalidArgument { arg, .. }`      | `ArgumentError` ("invalid <arg>: ...")          |
 //! | `Closed`                           | `KafkaRs::ClientClosed`                         |
@@ -62,6 +64,7 @@ impl NamedClass {
 static ERROR: NamedClass = NamedClass::new("Error");
 static CONNECTION_ERROR: NamedClass = NamedClass::new("ConnectionError");
 static TIMEOUT_ERROR: NamedClass = NamedClass::new("TimeoutError");
+static SSL_ERROR: NamedClass = NamedClass::new("SslError");
 static PROTOCOL_ERROR: NamedClass = NamedClass::new("ProtocolError");
 static UNSUPPORTED_VERSION: NamedClass = NamedClass::new("UnsupportedVersion");
 static CLIENT_CLOSED: NamedClass = NamedClass::new("ClientClosed");
@@ -118,6 +121,29 @@ fn kafka_exception(ruby: &Ruby, code: ErrorCode, message: String) -> Mapped {
     }
 }
 
+/// `KafkaRs::SslError.new(message)` with `@reason` set to `reason` as a Symbol (falling back to
+/// `ConnectionError`, then `KafkaRs::Error`, without a reason).
+fn tls_exception(ruby: &Ruby, reason: &str, message: String) -> Mapped {
+    let Some(class) = SSL_ERROR.get(ruby) else {
+        return Mapped::New(class_or_base(ruby, &CONNECTION_ERROR), message);
+    };
+    let built = class
+        .new_instance((message.as_str(),))
+        .ok()
+        .filter(|exception| {
+            exception
+                .funcall::<_, _, Value>(
+                    "instance_variable_set",
+                    ("@reason", ruby.to_symbol(reason)),
+                )
+                .is_ok()
+        });
+    match built {
+        Some(exception) => Mapped::Built(exception),
+        None => Mapped::New(class, message),
+    }
+}
+
 fn map(ruby: &Ruby, err: CoreError) -> Mapped {
     let message = err.to_string();
     let class = match &err {
@@ -131,6 +157,7 @@ fn map(ruby: &Ruby, err: CoreError) -> Mapped {
             };
             return kafka_exception(ruby, code, message);
         }
+        CoreError::Tls { failure, .. } => return tls_exception(ruby, failure.name(), message),
         CoreError::Connection { .. } | CoreError::NoBrokers(_) => {
             class_or_base(ruby, &CONNECTION_ERROR)
         }
@@ -254,6 +281,11 @@ fn sample_core_error(kind: &str, code: i16) -> CoreError {
             message: "Authentication failed".to_owned(),
         },
         "closed" => CoreError::Closed,
+        "tls" => CoreError::Tls {
+            broker: Some("localhost:9093".to_owned()),
+            failure: kafka_rs_core::connection::tls::TlsFailure::UnknownCa,
+            message: "the broker's certificate is not signed by a trusted CA".to_owned(),
+        },
         _ => CoreError::invalid("kind", format!("unknown error kind {kind:?}")),
     }
 }

@@ -21,6 +21,7 @@ pub mod gvl;
 pub mod producer;
 pub mod runtime;
 pub mod sasl;
+pub mod tls;
 
 // No global tracking allocator (`rb_sys::set_global_tracking_allocator!`): it reports every
 // allocation to Ruby's GC from whatever thread allocates, and tokio's worker threads keep

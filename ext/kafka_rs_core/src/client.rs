@@ -145,9 +145,7 @@ impl Client {
             match self.inner.pool.get(&addr, Lane::General).await {
                 Ok(conn) => return Ok(conn),
                 // Final errors: every broker of the cluster would give the same answer.
-                Err(e @ (Error::UnsupportedVersion { .. } | Error::Authentication { .. })) => {
-                    return Err(e)
-                }
+                Err(e) if e.is_final_for_connect() => return Err(e),
                 Err(e) => failures.push(e.to_string()),
             }
         }

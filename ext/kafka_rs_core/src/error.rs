@@ -1,6 +1,7 @@
 //! The core's error type. Every failure the client reports is one of these; the Ruby binding maps
 //! each variant (and each Kafka error code) to a Ruby exception class once, at the boundary.
 
+use crate::connection::tls::TlsFailure;
 use crate::error_code::ErrorCode;
 use crate::protocol::codec::DecodeError;
 
@@ -17,6 +18,17 @@ pub enum Error {
     /// connection may or may not have been processed by the broker.
     #[error("connection to {broker} failed: {message}")]
     Connection { broker: String, message: String },
+
+    /// TLS could not be set up: a certificate or key of the configuration is unusable
+    /// (`broker: None`, when the client is built), or a broker's handshake failed. Final: the
+    /// same certificates fail the same way on every attempt and every broker. The message says
+    /// what was wrong, never a key or a password.
+    #[error("{}", tls_message(.broker, .message))]
+    Tls {
+        broker: Option<String>,
+        failure: TlsFailure,
+        message: String,
+    },
 
     /// A request got no answer within the socket timeout (the connection is closed).
     #[error("request {api} to {broker} timed out after {timeout_ms} ms")]
@@ -65,6 +77,13 @@ pub enum Error {
     QueueFull(String),
 }
 
+fn tls_message(broker: &Option<String>, message: &str) -> String {
+    match broker {
+        Some(broker) => format!("TLS with {broker} failed: {message}"),
+        None => format!("TLS configuration: {message}"),
+    }
+}
+
 fn context_suffix(context: &str) -> String {
     if context.is_empty() {
         String::new()
@@ -95,11 +114,22 @@ impl Error {
             Error::Connection { .. } | Error::Timeout { .. } | Error::NoBrokers(_) => true,
             Error::Protocol(_)
             | Error::Authentication { .. }
+            | Error::Tls { .. }
             | Error::UnsupportedVersion { .. }
             | Error::InvalidArgument { .. }
             | Error::Closed
             | Error::QueueFull(_) => false,
         }
+    }
+
+    /// Whether connecting to another broker, or again later, cannot help: the client's own
+    /// configuration (TLS material, SASL credentials) or the broker's version is wrong. The
+    /// client stops at such an error instead of trying every seed broker with backoff.
+    pub fn is_final_for_connect(&self) -> bool {
+        matches!(
+            self,
+            Error::Tls { .. } | Error::Authentication { .. } | Error::UnsupportedVersion { .. }
+        )
     }
 
     /// The Kafka error code, if the broker sent one.

@@ -182,10 +182,15 @@ impl BrokerPool {
                 let delay = self.backoff.delay(slot.failures);
                 slot.retry_at = Some(Instant::now() + delay);
                 self.events.log(Level::Warn, || {
-                    format!(
-                        "could not connect to {addr}: {err} (next attempt in {} ms)",
-                        delay.as_millis()
-                    )
+                    if err.is_final_for_connect() {
+                        // Nothing retries it: a refused certificate or login stays refused.
+                        format!("could not connect to {addr}: {err}")
+                    } else {
+                        format!(
+                            "could not connect to {addr}: {err} (next attempt in {} ms)",
+                            delay.as_millis()
+                        )
+                    }
                 });
                 Err(err)
             }

@@ -42,12 +42,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::sockets::SocketRegistration;
+use super::tls::{self, HandshakeFacts};
 use super::transport::{self, Stream};
 use super::versions::{self, ApiVersionTable};
 use super::{BrokerAddr, ConnectionConfig};
@@ -206,6 +206,8 @@ impl State {
 
 struct Shared {
     broker: String,
+    /// Set on a TLS connection: its read and write errors are classified ([`tls::classify`]).
+    tls: Option<HandshakeFacts>,
     /// [`ConnectionConfig::max_in_flight`], at least 1.
     limit: usize,
     state: Mutex<State>,
@@ -232,6 +234,17 @@ impl Shared {
         for (_, w) in waiters {
             w.fail(err.clone());
         }
+    }
+
+    /// The error for a failed read or write: a TLS failure (a broker refusing the client
+    /// certificate after the handshake, TLS 1.3) or a connection error.
+    fn stream_error(&self, e: &std::io::Error) -> Error {
+        self.tls
+            .and_then(|facts| tls::classify(e, &self.broker, facts))
+            .unwrap_or_else(|| Error::Connection {
+                broker: self.broker.clone(),
+                message: e.to_string(),
+            })
     }
 
     /// The error for a request whose connection went away.
@@ -303,7 +316,7 @@ impl std::fmt::Debug for BrokerConnection {
 impl BrokerConnection {
     /// Connects, starts the reader and writer tasks, and negotiates API versions.
     pub async fn connect(addr: &BrokerAddr, config: Arc<ConnectionConfig>) -> Result<Arc<Self>> {
-        let (stream, registration) = transport::connect(addr, config.connect_timeout).await?;
+        let (stream, registration) = transport::connect(addr, &config).await?;
         let conn = Self::start(addr, config, stream, registration);
         let table = versions::handshake(&conn).await?;
         let _ = conn.versions.set(table);
@@ -317,12 +330,50 @@ impl BrokerConnection {
         stream: Stream,
         registration: SocketRegistration,
     ) -> Arc<Self> {
+        match stream {
+            // Owned halves of the socket: reads and writes share no lock.
+            Stream::Plain(tcp) => {
+                let (read_half, write_half) = tcp.into_split();
+                Self::start_on(addr, config, read_half, write_half, registration, None)
+            }
+            // One TLS session, so the halves share it behind tokio's split lock (held only
+            // while a read or write call runs, never across a wait).
+            Stream::Tls(tls, facts) => {
+                let (read_half, write_half) = tokio::io::split(*tls);
+                Self::start_on(
+                    addr,
+                    config,
+                    read_half,
+                    write_half,
+                    registration,
+                    Some(facts),
+                )
+            }
+        }
+    }
+
+    /// Starts the reader task over `read_half` and the writer task over `write_half` (the two
+    /// halves of one stream, whatever carries it). `registration` is the socket's entry in the
+    /// fork registry, kept until both tasks have ended; `tls` what the TLS handshake showed,
+    /// to classify a failure of the stream.
+    fn start_on<R, W>(
+        addr: &BrokerAddr,
+        config: Arc<ConnectionConfig>,
+        read_half: R,
+        write_half: W,
+        registration: SocketRegistration,
+        tls: Option<HandshakeFacts>,
+    ) -> Arc<Self>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let registration = Arc::new(registration);
-        let (read_half, write_half) = stream.into_split();
         let limit = config.max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(limit);
         let shared = Arc::new(Shared {
             broker: addr.to_string(),
+            tls,
             limit,
             state: Mutex::new(State {
                 next_id: 0,
@@ -630,8 +681,8 @@ async fn wait_for<T>(
 
 /// `_registration` (here and in [`write_loop`]) keeps the socket recorded for fork (see
 /// [`super::sockets`]) while either half is open.
-async fn read_loop(
-    mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut frames: FrameReader<R>,
     shared: Arc<Shared>,
     _registration: Arc<SocketRegistration>,
 ) {
@@ -644,12 +695,7 @@ async fn read_loop(
                     message: "connection closed by the broker".into(),
                 }
             }
-            Err(e) => {
-                break Error::Connection {
-                    broker: shared.broker.clone(),
-                    message: e.to_string(),
-                }
-            }
+            Err(e) => break shared.stream_error(&e),
         };
         let (id, mut body) = match frame::split_response(frame) {
             Ok(x) => x,
@@ -677,18 +723,21 @@ async fn read_loop(
     shared.poison(err);
 }
 
-async fn write_loop(
-    mut socket: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut socket: W,
     mut frames: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
     _registration: Arc<SocketRegistration>,
 ) {
     while let Some(out) = frames.recv().await {
-        if let Err(e) = socket.write_all(&out.frame).await {
-            shared.poison(Error::Connection {
-                broker: shared.broker.clone(),
-                message: e.to_string(),
-            });
+        // A stream that buffers (TLS: records not yet on the socket) is flushed after every
+        // frame, so "written" means handed to the kernel; on plain TCP the flush does nothing.
+        let written = match socket.write_all(&out.frame).await {
+            Ok(()) => socket.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            shared.poison(shared.stream_error(&e));
             return;
         }
         if out.settle_when_written {
@@ -707,12 +756,13 @@ async fn write_loop(
 
 #[cfg(test)]
 mod tests {
-    //! The connection against a byte-level peer on a loopback socket (not a fake broker: it reads
-    //! request frames, reports their correlation ids, and answers only when told), to check
-    //! framing, matching, the in-flight limit, the order of writes and timeouts.
+    //! The connection against a byte-level peer (not a fake broker: it reads request frames,
+    //! reports their correlation ids, and answers only when told), to check framing, matching,
+    //! the in-flight limit, the order of writes, timeouts and poisoning. Each test runs over a
+    //! loopback TCP socket and over an in-memory pipe (`tokio::io::duplex`, whose small buffer
+    //! splits frames into many partial reads and writes): the messenger must not care which.
 
-    use tokio::io::AsyncReadExt;
-    use tokio::net::tcp::OwnedReadHalf;
+    use tokio::io::{AsyncReadExt, DuplexStream};
     use tokio::net::TcpListener;
     use tokio::task::JoinHandle;
 
@@ -721,9 +771,19 @@ mod tests {
         ApiVersionEntry, ApiVersionsRequest, ApiVersionsResponse,
     };
 
+    /// What carries the bytes between the connection and the peer.
+    #[derive(Debug, Clone, Copy)]
+    enum Pipe {
+        Tcp,
+        /// `tokio::io::duplex` with this many bytes of buffer each way.
+        Memory(usize),
+    }
+
+    const PIPES: [Pipe; 2] = [Pipe::Tcp, Pipe::Memory(64)];
+
     struct Peer {
         ids: mpsc::UnboundedReceiver<i32>,
-        out: OwnedWriteHalf,
+        out: Box<dyn AsyncWrite + Unpin + Send>,
     }
 
     impl Peer {
@@ -731,21 +791,36 @@ mod tests {
             self.ids.recv().await.expect("the connection closed")
         }
 
-        /// Answers request `id` with an ApiVersions v0 response whose one entry's key is `id`,
-        /// so each caller can tell it got its own answer.
-        async fn answer(&mut self, id: i32) {
+        /// Answers request `id` with an ApiVersions v0 response whose first entry's key is `id`,
+        /// so each caller can tell it got its own answer, followed by `padding` more entries.
+        fn response(id: i32, padding: usize) -> Vec<u8> {
+            let entries = 1 + padding;
             let mut frame = Vec::new();
-            frame.extend_from_slice(&16i32.to_be_bytes()); // correlation id, error, count, entry
+            let size = 4 + 2 + 4 + 6 * entries;
+            frame.extend_from_slice(&(size as i32).to_be_bytes());
             frame.extend_from_slice(&id.to_be_bytes());
             frame.extend_from_slice(&0i16.to_be_bytes());
-            frame.extend_from_slice(&1i32.to_be_bytes());
+            frame.extend_from_slice(&(entries as i32).to_be_bytes());
             frame.extend_from_slice(&(id as i16).to_be_bytes());
             frame.extend_from_slice(&[0, 0, 0, 0]);
-            self.out.write_all(&frame).await.unwrap();
+            for _ in 0..padding {
+                frame.extend_from_slice(&[0x7f, 0x7f, 0, 0, 0, 0]);
+            }
+            frame
+        }
+
+        async fn answer(&mut self, id: i32) {
+            self.out.write_all(&Self::response(id, 0)).await.unwrap();
+        }
+
+        /// Ends the stream towards the connection (a broker closing the connection).
+        async fn hang_up(mut self) {
+            self.out.shutdown().await.unwrap();
         }
     }
 
-    async fn read_requests(mut read: OwnedReadHalf, ids: mpsc::UnboundedSender<i32>) {
+    /// Reads request frames and reports their correlation ids, until the stream ends.
+    async fn read_requests(mut read: impl AsyncRead + Unpin, ids: mpsc::UnboundedSender<i32>) {
         while let Ok(size) = read.read_i32().await {
             let mut frame = vec![0; size as usize];
             if read.read_exact(&mut frame).await.is_err() {
@@ -759,26 +834,15 @@ mod tests {
         }
     }
 
-    async fn connected(
-        max_in_flight: usize,
-        request_timeout: Duration,
-    ) -> (Arc<BrokerConnection>, Peer) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = BrokerAddr {
-            host: "127.0.0.1".into(),
-            port: listener.local_addr().unwrap().port(),
-        };
-        let config = Arc::new(ConnectionConfig {
+    fn config(max_in_flight: usize, request_timeout: Duration) -> ConnectionConfig {
+        ConnectionConfig {
             max_in_flight,
             request_timeout,
             ..ConnectionConfig::default()
-        });
-        let (client, server) = tokio::join!(
-            transport::connect(&addr, Duration::from_secs(5)),
-            listener.accept()
-        );
-        let (stream, registration) = client.unwrap();
-        let conn = BrokerConnection::start(&addr, config, stream, registration);
+        }
+    }
+
+    fn test_versions(conn: &BrokerConnection) {
         let table = ApiVersionTable::from_response(&ApiVersionsResponse {
             error_code: 0,
             api_keys: vec![ApiVersionEntry {
@@ -789,9 +853,55 @@ mod tests {
             throttle_time_ms: 0,
         });
         conn.versions.set(table).unwrap();
-        let (read, out) = server.unwrap().0.into_split();
+    }
+
+    async fn connected(
+        pipe: Pipe,
+        max_in_flight: usize,
+        request_timeout: Duration,
+    ) -> (Arc<BrokerConnection>, Peer) {
+        connected_with(pipe, config(max_in_flight, request_timeout)).await
+    }
+
+    async fn connected_with(pipe: Pipe, config: ConnectionConfig) -> (Arc<BrokerConnection>, Peer) {
+        let config = Arc::new(config);
         let (tx, ids) = mpsc::unbounded_channel();
-        tokio::spawn(read_requests(read, tx));
+        let (conn, out): (_, Box<dyn AsyncWrite + Unpin + Send>) = match pipe {
+            Pipe::Tcp => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = BrokerAddr {
+                    host: "127.0.0.1".into(),
+                    port: listener.local_addr().unwrap().port(),
+                };
+                let (client, server) =
+                    tokio::join!(transport::connect(&addr, &config), listener.accept());
+                let (stream, registration) = client.unwrap();
+                let conn = BrokerConnection::start(&addr, config, stream, registration);
+                let (read, out) = server.unwrap().0.into_split();
+                tokio::spawn(read_requests(read, tx));
+                (conn, Box::new(out))
+            }
+            Pipe::Memory(buffer) => {
+                let addr = BrokerAddr {
+                    host: "memory".into(),
+                    port: 1,
+                };
+                let (client, server) = tokio::io::duplex(buffer);
+                let (read_half, write_half) = tokio::io::split(client);
+                let conn = BrokerConnection::start_on(
+                    &addr,
+                    config,
+                    read_half,
+                    write_half,
+                    SocketRegistration::unregistered(),
+                    None,
+                );
+                let (read, out) = tokio::io::split::<DuplexStream>(server);
+                tokio::spawn(read_requests(read, tx));
+                (conn, Box::new(out))
+            }
+        };
+        test_versions(&conn);
         (conn, Peer { ids, out })
     }
 
@@ -827,167 +937,291 @@ mod tests {
 
     #[tokio::test]
     async fn requests_beyond_the_limit_wait_for_room_and_are_written_in_order() {
-        let (conn, mut peer) = connected(3, Duration::from_secs(30)).await;
-        let mut tasks = Vec::new();
-        for _ in 0..6 {
-            tasks.push(start_request(&conn).await);
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 3, Duration::from_secs(30)).await;
+            let mut tasks = Vec::new();
+            for _ in 0..6 {
+                tasks.push(start_request(&conn).await);
+            }
+            assert_eq!(conn.pending(), pending(3, 3), "{pipe:?}");
+            for expected in 0..3 {
+                assert_eq!(peer.next_id().await, expected);
+            }
+            assert!(
+                peer.ids.try_recv().is_err(),
+                "{pipe:?}: a 4th frame before any answer"
+            );
+            // Answers out of order (matching is by id); each frees room for the next in line.
+            peer.answer(1).await;
+            assert_eq!(peer.next_id().await, 3);
+            peer.answer(0).await;
+            assert_eq!(peer.next_id().await, 4);
+            peer.answer(2).await;
+            assert_eq!(peer.next_id().await, 5);
+            assert_eq!(conn.pending(), pending(3, 0));
+            // The rest in reverse order.
+            for id in (3..6).rev() {
+                peer.answer(id).await;
+            }
+            for (i, task) in tasks.into_iter().enumerate() {
+                assert_eq!(task.await.unwrap().unwrap(), i as i16, "{pipe:?}");
+            }
+            assert_eq!(conn.pending(), pending(0, 0));
+            assert!(conn.idle_for().is_some());
         }
-        assert_eq!(conn.pending(), pending(3, 3));
-        for expected in 0..3 {
-            assert_eq!(peer.next_id().await, expected);
-        }
-        assert!(
-            peer.ids.try_recv().is_err(),
-            "a 4th frame before any answer"
-        );
-        // Answers out of order (matching is by id); each frees room for the next in line.
-        peer.answer(1).await;
-        assert_eq!(peer.next_id().await, 3);
-        peer.answer(0).await;
-        assert_eq!(peer.next_id().await, 4);
-        peer.answer(2).await;
-        assert_eq!(peer.next_id().await, 5);
-        assert_eq!(conn.pending(), pending(3, 0));
-        for id in 3..6 {
-            peer.answer(id).await;
-        }
-        for (i, task) in tasks.into_iter().enumerate() {
-            assert_eq!(task.await.unwrap().unwrap(), i as i16);
-        }
-        assert_eq!(conn.pending(), pending(0, 0));
-        assert!(conn.idle_for().is_some());
     }
 
     #[tokio::test]
     async fn a_request_abandoned_while_waiting_for_room_is_never_written() {
-        let (conn, mut peer) = connected(1, Duration::from_secs(30)).await;
-        let first = start_request(&conn).await;
-        let abandoned = start_request(&conn).await;
-        let third = start_request(&conn).await;
-        abandoned.abort();
-        assert!(abandoned.await.unwrap_err().is_cancelled());
-        assert_eq!(peer.next_id().await, 0);
-        peer.answer(0).await;
-        assert_eq!(
-            peer.next_id().await,
-            2,
-            "the abandoned request 1 was skipped"
-        );
-        peer.answer(2).await;
-        assert_eq!(first.await.unwrap().unwrap(), 0);
-        assert_eq!(third.await.unwrap().unwrap(), 2);
-        assert_eq!(conn.pending(), pending(0, 0));
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 1, Duration::from_secs(30)).await;
+            let first = start_request(&conn).await;
+            let abandoned = start_request(&conn).await;
+            let third = start_request(&conn).await;
+            abandoned.abort();
+            assert!(abandoned.await.unwrap_err().is_cancelled());
+            assert_eq!(peer.next_id().await, 0);
+            peer.answer(0).await;
+            assert_eq!(
+                peer.next_id().await,
+                2,
+                "{pipe:?}: the abandoned request 1 was skipped"
+            );
+            peer.answer(2).await;
+            assert_eq!(first.await.unwrap().unwrap(), 0);
+            assert_eq!(third.await.unwrap().unwrap(), 2);
+            assert_eq!(conn.pending(), pending(0, 0));
+        }
     }
 
     #[tokio::test]
     async fn a_request_without_response_waits_for_room_and_frees_it_once_written() {
-        let (conn, mut peer) = connected(1, Duration::from_secs(30)).await;
-        let first = start_request(&conn).await;
-        let c = conn.clone();
-        let unanswered = tokio::spawn(async move {
-            c.send_without_response(&ApiVersionsRequest::default())
-                .await
-        });
-        wait_until(|| conn.pending() == pending(1, 1)).await;
-        assert_eq!(peer.next_id().await, 0);
-        assert!(!unanswered.is_finished());
-        peer.answer(0).await;
-        assert_eq!(peer.next_id().await, 1);
-        unanswered.await.unwrap().unwrap();
-        assert_eq!(
-            conn.pending(),
-            pending(0, 0),
-            "its room is free once written"
-        );
-        let next = start_request(&conn).await;
-        assert_eq!(conn.pending(), pending(1, 0));
-        assert_eq!(peer.next_id().await, 2);
-        peer.answer(2).await;
-        assert_eq!(first.await.unwrap().unwrap(), 0);
-        assert_eq!(next.await.unwrap().unwrap(), 2);
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 1, Duration::from_secs(30)).await;
+            let first = start_request(&conn).await;
+            let c = conn.clone();
+            let unanswered = tokio::spawn(async move {
+                c.send_without_response(&ApiVersionsRequest::default())
+                    .await
+            });
+            wait_until(|| conn.pending() == pending(1, 1)).await;
+            assert_eq!(peer.next_id().await, 0);
+            assert!(!unanswered.is_finished());
+            peer.answer(0).await;
+            assert_eq!(peer.next_id().await, 1);
+            unanswered.await.unwrap().unwrap();
+            assert_eq!(
+                conn.pending(),
+                pending(0, 0),
+                "{pipe:?}: its room is free once written"
+            );
+            let next = start_request(&conn).await;
+            assert_eq!(conn.pending(), pending(1, 0));
+            assert_eq!(peer.next_id().await, 2);
+            peer.answer(2).await;
+            assert_eq!(first.await.unwrap().unwrap(), 0);
+            assert_eq!(next.await.unwrap().unwrap(), 2);
+        }
     }
 
     #[tokio::test]
     async fn an_overdue_request_in_flight_fails_the_requests_waiting_behind_it() {
-        let (conn, mut peer) = connected(1, Duration::from_millis(100)).await;
-        // Its caller gives up once it is written; the peer never answers it.
-        let stuck = start_request(&conn).await;
-        assert_eq!(peer.next_id().await, 0);
-        stuck.abort();
-        let waiting = start_request(&conn).await;
-        let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("the waiting request hung");
-        let err = outcome.unwrap().unwrap_err();
-        assert!(matches!(err, Error::Timeout { .. }), "{err}");
-        assert!(!conn.is_alive());
-        assert_eq!(conn.pending(), pending(0, 0));
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 1, Duration::from_millis(100)).await;
+            // Its caller gives up once it is written; the peer never answers it.
+            let stuck = start_request(&conn).await;
+            assert_eq!(peer.next_id().await, 0);
+            stuck.abort();
+            let waiting = start_request(&conn).await;
+            let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
+                .await
+                .expect("the waiting request hung");
+            let err = outcome.unwrap().unwrap_err();
+            assert!(matches!(err, Error::Timeout { .. }), "{pipe:?}: {err}");
+            assert!(!conn.is_alive());
+            assert_eq!(conn.pending(), pending(0, 0));
+        }
     }
 
     #[tokio::test]
-    async fn a_closed_socket_fails_requests_in_flight_and_waiting() {
-        let (conn, mut peer) = connected(2, Duration::from_secs(30)).await;
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            tasks.push(start_request(&conn).await);
+    async fn a_closed_stream_fails_requests_in_flight_and_waiting() {
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
+            let mut tasks = Vec::new();
+            for _ in 0..4 {
+                tasks.push(start_request(&conn).await);
+            }
+            assert_eq!(peer.next_id().await, 0);
+            assert_eq!(peer.next_id().await, 1);
+            peer.hang_up().await;
+            for task in tasks {
+                let err = task.await.unwrap().unwrap_err();
+                assert!(matches!(err, Error::Connection { .. }), "{pipe:?}: {err}");
+            }
+            assert!(!conn.is_alive());
+            let err = conn
+                .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::Connection { .. }), "{pipe:?}: {err}");
         }
+    }
+
+    /// A stream that breaks mid-frame (half a response, then the end) poisons the connection:
+    /// the request whose answer was cut, the others in flight and those waiting for room all get
+    /// the same error, and later requests fail at once without being written.
+    #[tokio::test]
+    async fn a_stream_broken_mid_frame_poisons_every_waiter() {
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
+            let mut tasks = Vec::new();
+            for _ in 0..4 {
+                tasks.push(start_request(&conn).await);
+            }
+            assert_eq!(peer.next_id().await, 0);
+            assert_eq!(peer.next_id().await, 1);
+            peer.answer(1).await;
+            assert_eq!(peer.next_id().await, 2);
+            let response = Peer::response(0, 20);
+            peer.out
+                .write_all(&response[..response.len() / 2])
+                .await
+                .unwrap();
+            peer.hang_up().await;
+            let outcomes: Vec<_> = futures_join(tasks).await;
+            assert_eq!(
+                *outcomes[1].as_ref().unwrap(),
+                1,
+                "answered before the break"
+            );
+            let errors: Vec<String> = [0, 2, 3]
+                .iter()
+                .map(|&i| outcomes[i].as_ref().unwrap_err().to_string())
+                .collect();
+            assert!(
+                errors.iter().all(|e| *e == errors[0]),
+                "{pipe:?}: one poison for all: {errors:?}"
+            );
+            assert!(
+                errors[0].contains("connection to"),
+                "{pipe:?}: {}",
+                errors[0]
+            );
+            assert!(!conn.is_alive());
+            assert_eq!(conn.pending(), pending(0, 0));
+            let err = conn
+                .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                .await
+                .unwrap_err();
+            assert_eq!(err.to_string(), errors[0], "{pipe:?}");
+        }
+    }
+
+    /// A response nobody asked for means the stream is out of step: every waiter fails.
+    #[tokio::test]
+    async fn a_response_with_an_unknown_correlation_id_poisons_every_waiter() {
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
+            let first = start_request(&conn).await;
+            let second = start_request(&conn).await;
+            assert_eq!(peer.next_id().await, 0);
+            assert_eq!(peer.next_id().await, 1);
+            peer.answer(77).await;
+            for task in [first, second] {
+                let err = task.await.unwrap().unwrap_err();
+                assert!(
+                    err.to_string().contains("unknown correlation id 77"),
+                    "{pipe:?}: {err}"
+                );
+            }
+            assert!(!conn.is_alive());
+        }
+    }
+
+    /// Frames far larger than the pipe's buffer go through in pieces both ways, whole and in
+    /// order: a 20 KB request (its client id) and 60 KB responses through a 64-byte pipe.
+    #[tokio::test]
+    async fn frames_larger_than_the_pipe_go_through_in_pieces() {
+        let client_id = "c".repeat(20_000);
+        let config = ConnectionConfig {
+            client_id: client_id.clone(),
+            ..config(2, Duration::from_secs(30))
+        };
+        let (conn, mut peer) = connected_with(Pipe::Memory(64), config).await;
+        let tasks = [start_request(&conn).await, start_request(&conn).await];
         assert_eq!(peer.next_id().await, 0);
         assert_eq!(peer.next_id().await, 1);
-        drop(peer);
-        for task in tasks {
-            let err = task.await.unwrap().unwrap_err();
-            assert!(matches!(err, Error::Connection { .. }), "{err}");
+        for id in [1, 0] {
+            peer.out
+                .write_all(&Peer::response(id, 10_000))
+                .await
+                .unwrap();
         }
-        assert!(!conn.is_alive());
-        let err = conn
-            .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::Connection { .. }), "{err}");
+        let [a, b] = tasks;
+        assert_eq!(a.await.unwrap().unwrap(), 0);
+        assert_eq!(b.await.unwrap().unwrap(), 1);
+        assert!(conn.is_alive());
+    }
+
+    async fn futures_join<T: Send + 'static>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_concurrent_requests_all_complete_within_the_limit() {
         const LIMIT: usize = 5;
         const REQUESTS: usize = 300;
-        let (conn, mut peer) = connected(LIMIT, Duration::from_secs(30)).await;
-        // Answers whatever it has read, in batches; the largest batch is a lower bound of how
-        // many requests the connection had on the wire at once.
-        let answering = tokio::spawn(async move {
-            let (mut answered, mut largest) = (0, 0);
-            while answered < REQUESTS {
-                let mut batch = vec![peer.next_id().await];
-                tokio::task::yield_now().await;
-                while let Ok(id) = peer.ids.try_recv() {
-                    batch.push(id);
+        for pipe in PIPES {
+            let (conn, mut peer) = connected(pipe, LIMIT, Duration::from_secs(30)).await;
+            // Answers whatever it has read, in batches; the largest batch is a lower bound of how
+            // many requests the connection had on the wire at once.
+            let answering = tokio::spawn(async move {
+                let (mut answered, mut largest) = (0, 0);
+                while answered < REQUESTS {
+                    let mut batch = vec![peer.next_id().await];
+                    tokio::task::yield_now().await;
+                    while let Ok(id) = peer.ids.try_recv() {
+                        batch.push(id);
+                    }
+                    largest = largest.max(batch.len());
+                    // Answered in reverse: matching is by correlation id.
+                    for id in batch.iter().rev() {
+                        peer.answer(*id).await;
+                    }
+                    answered += batch.len();
                 }
-                largest = largest.max(batch.len());
-                for id in &batch {
-                    peer.answer(*id).await;
-                }
-                answered += batch.len();
-            }
-            largest
-        });
-        let tasks: Vec<_> = (0..REQUESTS)
-            .map(|_| {
-                let c = conn.clone();
-                tokio::spawn(async move {
-                    c.request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
-                        .await
-                        .map(|r| r.api_keys[0].api_key)
+                largest
+            });
+            let tasks: Vec<_> = (0..REQUESTS)
+                .map(|_| {
+                    let c = conn.clone();
+                    tokio::spawn(async move {
+                        c.request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                            .await
+                            .map(|r| r.api_keys[0].api_key)
+                    })
                 })
-            })
-            .collect();
-        let mut answered_ids = Vec::new();
-        for task in tasks {
-            answered_ids.push(task.await.unwrap().unwrap());
+                .collect();
+            let mut answered_ids = Vec::new();
+            for task in tasks {
+                answered_ids.push(task.await.unwrap().unwrap());
+            }
+            answered_ids.sort_unstable();
+            let expected: Vec<i16> = (0..REQUESTS as i16).collect();
+            assert_eq!(
+                answered_ids, expected,
+                "{pipe:?}: each caller got its own answer"
+            );
+            let largest = answering.await.unwrap();
+            assert!(
+                largest <= LIMIT,
+                "{pipe:?}: {largest} requests on the wire at once"
+            );
+            assert_eq!(conn.pending(), pending(0, 0));
         }
-        answered_ids.sort_unstable();
-        let expected: Vec<i16> = (0..REQUESTS as i16).collect();
-        assert_eq!(answered_ids, expected, "each caller got its own answer");
-        let largest = answering.await.unwrap();
-        assert!(largest <= LIMIT, "{largest} requests on the wire at once");
-        assert_eq!(conn.pending(), pending(0, 0));
     }
 }

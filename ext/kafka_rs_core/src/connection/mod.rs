@@ -1,6 +1,9 @@
 //! Connections to brokers.
 //!
-//! * [`transport`]: opening a socket (TCP today; TLS and SASL plug in here).
+//! * [`transport`]: opening the stream: TCP, then the TLS handshake when the client uses TLS
+//!   (SASL plugs in after it).
+//! * [`tls`]: the TLS configuration (rustls, built once per client), certificates and keys from
+//!   PEM, the classification of TLS failures.
 //! * [`messenger`]: one [`BrokerConnection`]: a writer task and a reader task over the socket, a
 //!   correlation map of requests in flight (up to [`ConnectionConfig::max_in_flight`] at once:
 //!   pipelining; the rest wait for room, in order), and poisoning: when the socket fails every
@@ -12,7 +15,9 @@
 
 pub mod messenger;
 pub mod sasl;
+pub mod secret;
 pub mod sockets;
+pub mod tls;
 pub mod transport;
 pub mod versions;
 
@@ -44,15 +49,24 @@ impl fmt::Display for BrokerAddr {
 impl BrokerAddr {
     pub const DEFAULT_PORT: u16 = 9092;
 
-    /// Parses `host`, `host:port`, `[v6]:port` or `kafka://host:port` (the scheme ruby-kafka
-    /// accepts). Anything else is an [`Error::InvalidArgument`] naming `seed_brokers`.
+    /// Parses `host`, `host:port`, `[v6]:port`, optionally behind a scheme ruby-kafka accepts
+    /// (`kafka://`, `plaintext://`, `kafka+ssl://`, `ssl://`; see [`parse_seed`] for what the
+    /// scheme asks for). Anything else is an [`Error::InvalidArgument`] naming `seed_brokers`.
+    ///
+    /// [`parse_seed`]: BrokerAddr::parse_seed
     pub fn parse(input: &str) -> Result<BrokerAddr> {
+        Self::parse_seed(input).map(|(addr, _)| addr)
+    }
+
+    /// [`parse`](BrokerAddr::parse), with what the scheme asks for.
+    pub fn parse_seed(input: &str) -> Result<(BrokerAddr, SeedScheme)> {
         let bad = |why: &str| Error::invalid("seed_brokers", format!("{input:?} {why}"));
         let s = input.trim();
-        let s = match s.split_once("://") {
-            Some(("kafka" | "plaintext", rest)) => rest,
+        let (s, scheme) = match s.split_once("://") {
+            Some(("kafka" | "plaintext", rest)) => (rest, SeedScheme::Plaintext),
+            Some(("kafka+ssl" | "ssl", rest)) => (rest, SeedScheme::Tls),
             Some((scheme, _)) => return Err(bad(&format!("has unsupported scheme {scheme:?}"))),
-            None => s,
+            None => (s, SeedScheme::Unspecified),
         };
         let s = s.trim_end_matches('/');
         if s.is_empty() {
@@ -83,11 +97,50 @@ impl BrokerAddr {
                 _ => return Err(bad("has an invalid port")),
             },
         };
-        Ok(BrokerAddr {
+        let addr = BrokerAddr {
             host: host.to_string(),
             port,
-        })
+        };
+        Ok((addr, scheme))
     }
+
+    /// Parses a list of seed brokers. Returns the addresses and whether a `kafka+ssl://` (or
+    /// `ssl://`) scheme asks for TLS. Mixing TLS and plaintext schemes is an
+    /// [`Error::InvalidArgument`]: a client uses one listener kind for every broker.
+    pub fn parse_seeds<S: AsRef<str>>(inputs: &[S]) -> Result<(Vec<BrokerAddr>, bool)> {
+        let mut addrs = Vec::with_capacity(inputs.len());
+        let (mut tls, mut plain) = (None, None);
+        for input in inputs {
+            let (addr, scheme) = Self::parse_seed(input.as_ref())?;
+            match scheme {
+                SeedScheme::Tls => tls = tls.or(Some(input.as_ref().trim())),
+                SeedScheme::Plaintext => plain = plain.or(Some(input.as_ref().trim())),
+                SeedScheme::Unspecified => {}
+            }
+            addrs.push(addr);
+        }
+        if let (Some(tls), Some(plain)) = (tls, plain) {
+            return Err(Error::invalid(
+                "seed_brokers",
+                format!(
+                    "mixes TLS and plaintext schemes ({tls:?} and {plain:?}): use kafka+ssl:// \
+                     for every broker, or none"
+                ),
+            ));
+        }
+        Ok((addrs, tls.is_some()))
+    }
+}
+
+/// What a seed broker's scheme asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedScheme {
+    /// No scheme: the client's TLS options decide.
+    Unspecified,
+    /// `kafka://` or `plaintext://`.
+    Plaintext,
+    /// `kafka+ssl://` or `ssl://`: TLS, as hosted providers' `KAFKA_URL` values ask.
+    Tls,
 }
 
 /// Settings shared by every connection of a client.
@@ -106,6 +159,8 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// SASL mechanism and credentials every connection authenticates with (`None`: no SASL).
     pub sasl: Option<sasl::SaslConfig>,
+    /// TLS for every connection (`None`: plain TCP).
+    pub tls: Option<tls::TlsConfig>,
     /// The client's diagnostics, where requests are timed while the host asks for it
     /// ([`crate::log::EventLog::set_requests`]); set by [`crate::Client::new`].
     pub events: Option<Arc<crate::log::EventLog>>,
@@ -120,6 +175,7 @@ impl Default for ConnectionConfig {
             max_frame_size: 256 * 1024 * 1024,
             max_in_flight: 5,
             sasl: None,
+            tls: None,
             events: None,
         }
     }
@@ -139,9 +195,25 @@ mod tests {
             "broker-1.example.com:19092"
         );
         assert_eq!(p("[::1]:9092").unwrap(), "[::1]:9092");
+        assert_eq!(
+            p("kafka+ssl://b1.example.com:9096").unwrap(),
+            "b1.example.com:9096"
+        );
+        assert_eq!(
+            BrokerAddr::parse_seed("ssl://[::1]:9093").unwrap(),
+            (
+                BrokerAddr {
+                    host: "::1".into(),
+                    port: 9093
+                },
+                SeedScheme::Tls
+            )
+        );
         for bad in [
             "",
             "kafka://",
+            "kafka+ssl://",
+            "kafka+sasl://x:1",
             "host:0",
             "host:99999",
             "host:abc",
@@ -151,5 +223,26 @@ mod tests {
             let err = BrokerAddr::parse(bad).unwrap_err();
             assert!(err.to_string().contains("seed_brokers"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn seed_lists_turn_tls_on_and_refuse_mixed_schemes() {
+        let (addrs, tls) = BrokerAddr::parse_seeds(&["kafka+ssl://a:9096", "b:9096"]).unwrap();
+        assert!(tls);
+        assert_eq!(addrs.len(), 2);
+        let (_, tls) = BrokerAddr::parse_seeds(&["kafka://a:9092", "b"]).unwrap();
+        assert!(!tls);
+        let err = BrokerAddr::parse_seeds(&["kafka+ssl://a:9096", "kafka://b:9092"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    arg: "seed_brokers",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("kafka+ssl://a:9096"), "{err}");
     }
 }

@@ -118,6 +118,14 @@ impl Drop for SocketRegistration {
     }
 }
 
+impl SocketRegistration {
+    /// For a stream that is no socket of this process (an in-memory pipe in tests).
+    #[cfg(test)]
+    pub(crate) fn unregistered() -> Self {
+        SocketRegistration { entry: None }
+    }
+}
+
 /// Creates a socket with `create` and records it, both under the registry's lock, so that a fork
 /// can never happen between the two.
 pub fn open_registered<S: AsRawFd>(

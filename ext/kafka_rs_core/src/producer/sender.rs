@@ -257,6 +257,16 @@ fn leader_of(snap: &ClusterSnapshot, topic: &str, partition: i32) -> Option<i32>
     snap.broker(leader).map(|_| leader)
 }
 
+/// The pause before lookup attempt `attempts + 1`: `base`, doubling with each failed attempt up
+/// to a second (or `base`, if longer), as the Java client backs off metadata refreshes
+/// (KIP-580). A message waiting for a topic to grow, with unlimited retries, then costs one
+/// metadata request a second rather than ten.
+fn lookup_backoff(base: Duration, attempts: u32) -> Duration {
+    let cap = base.max(Duration::from_secs(1));
+    base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(cap)
+}
+
 /// Looks `topic` up in the background (creating it where allowed), unless a lookup is running.
 fn start_lookup(shared: &Arc<Shared>, lookups: &Arc<std::sync::Mutex<Lookups>>, topic: Arc<str>) {
     {
@@ -330,6 +340,7 @@ fn start_lookup(shared: &Arc<Shared>, lookups: &Arc<std::sync::Mutex<Lookups>>, 
                         l.failed.insert(topic.clone(), e);
                         None
                     } else {
+                        let pause = lookup_backoff(opts.produce.retry_backoff, attempts);
                         shared.client.events().log(Level::Warn, || {
                             let of = if opts.unlimited_retries {
                                 String::new()
@@ -339,10 +350,10 @@ fn start_lookup(shared: &Arc<Shared>, lookups: &Arc<std::sync::Mutex<Lookups>>, 
                             format!(
                                 "looking up topic {topic} failed ({e}); retry {attempts}{of} \
                                  in {} ms",
-                                opts.produce.retry_backoff.as_millis()
+                                pause.as_millis()
                             )
                         });
-                        Some(opts.produce.retry_backoff)
+                        Some(pause)
                     }
                 }
             }
@@ -684,6 +695,20 @@ mod tests {
     use super::*;
     use crate::producer::delivery::{DeliveryGroup, Slot};
     use crate::protocol::records::ProduceRecord;
+
+    #[test]
+    fn lookups_back_off_doubling_up_to_a_second() {
+        let ms = |attempts| lookup_backoff(Duration::from_millis(100), attempts).as_millis();
+        assert_eq!(
+            [ms(1), ms(2), ms(3), ms(4), ms(5), ms(40)],
+            [100, 200, 400, 800, 1000, 1000]
+        );
+        // A base above a second is kept (the buffered producer's default is 1 s).
+        assert_eq!(
+            lookup_backoff(Duration::from_secs(2), 5),
+            Duration::from_secs(2)
+        );
+    }
 
     fn batch(partition: i32, bytes: usize) -> Batch {
         let now = Instant::now();

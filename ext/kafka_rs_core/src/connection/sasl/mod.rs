@@ -31,7 +31,6 @@ pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,36 +40,7 @@ use crate::error_code::ErrorCode;
 use crate::protocol::messages::sasl_authenticate::SaslAuthenticateRequest;
 use crate::protocol::messages::sasl_handshake::SaslHandshakeRequest;
 
-/// A password or token. `Debug` and `Display` print `[redacted]`; [`Secret::expose`] is the only
-/// way to the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<str>);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(Arc::from(value.into()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use super::secret::Secret;
 
 /// The SASL mechanism and credentials of a client; every connection authenticates with them.
 #[derive(Debug, Clone)]
