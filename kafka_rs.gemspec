@@ -23,7 +23,8 @@ Gem::Specification.new do |spec|
   # output are left out.
   root = __dir__
   spec.files = Dir.chdir(root) do
-    files = Dir["lib/**/*.rb", "exe/*", "ext/**/*", "Cargo.toml", "Cargo.lock", "README.md", "LICENSE*"]
+    files = Dir["lib/**/*.rb", "lib/generators/**/templates/*.tt", "exe/*", "ext/**/*", "Cargo.toml", "Cargo.lock",
+                "README.md", "LICENSE*"]
     files.reject do |f|
       File.directory?(f) ||
         f.match?(%r{\Aext/[^/]+/(fuzz|target)/}) ||
@@ -41,6 +42,9 @@ Gem::Specification.new do |spec|
   # (the standard `create_rust_makefile` route), and otherwise writes a Makefile that runs cargo
   # itself, so the gem also installs with `gem install --local` where RubyGems.org cannot be
   # reached. A runtime dependency would make that install fail, and buys nothing at run time.
+  # KafkaRs.pool / with_client / with_producer (Debian: ruby-connection-pool).
+  spec.add_dependency "connection_pool", ">= 2.2"
+
   spec.add_development_dependency "rake", "~> 13.0"
   spec.add_development_dependency "rspec", "~> 3.10"
 end

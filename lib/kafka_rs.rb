@@ -21,6 +21,10 @@ require_relative "kafka_rs/async_producer"
 require_relative "kafka_rs/fetched_batch"
 require_relative "kafka_rs/consumer"
 require_relative "kafka_rs/client"
+require_relative "kafka_rs/request_events"
+require_relative "kafka_rs/log_subscriber"
+require_relative "kafka_rs/identity"
+require_relative "kafka_rs/shared"
 
 module KafkaRs
   # Builds a {Client}. Seed brokers may be given positionally or as `seed_brokers:`, as an Array
@@ -38,3 +42,7 @@ module KafkaRs
     Client.new(seed_brokers: seed_brokers, **options)
   end
 end
+
+# In a Rails app: configuration from config/kafka_rs.yml, ActiveSupport::Notifications, the log
+# subscriber, the install generator (see KafkaRs::Railtie).
+require_relative "kafka_rs/railtie" if defined?(Rails::Railtie)

@@ -195,7 +195,7 @@ module KafkaRs
         # Never silent: without a logger the warning goes to stderr.
         @client.logger ? @client.logger.warn("kafka_rs") { message } : Kernel.warn("kafka_rs: #{message}")
         if Instrumenter.listening?("drop_messages.async_producer")
-          Instrumenter.instrument("drop_messages.async_producer", message_count: failed)
+          Instrumenter.instrument("drop_messages.async_producer", client_id: @client.client_id, message_count: failed)
         end
       end
       join_reporter(timeout)
@@ -241,13 +241,14 @@ module KafkaRs
       ensure_reporter if reporter_wanted? && @reporter_pid != Process.pid
       native = @native.produce(entry, want_handle)
       if Instrumenter.listening?("enqueue_message.async_producer")
-        Instrumenter.instrument("enqueue_message.async_producer", topic: entry[2], queue_size: @native.outstanding,
+        Instrumenter.instrument("enqueue_message.async_producer", client_id: @client.client_id, topic: entry[2],
+                                                                  queue_size: @native.outstanding,
                                                                   max_queue_size: @max_queue_size)
       end
       native
     rescue BufferOverflow
       if Instrumenter.listening?("buffer_overflow.async_producer")
-        Instrumenter.instrument("buffer_overflow.async_producer", topic: entry[2])
+        Instrumenter.instrument("buffer_overflow.async_producer", client_id: @client.client_id, topic: entry[2])
       end
       raise BufferOverflow, "Cannot produce to #{entry[2]}, max queue size (#{@max_queue_size} messages) reached"
     end
@@ -260,10 +261,16 @@ module KafkaRs
       self
     end
 
-    # Reports are wanted for callbacks and acknowledgement events; the reporter thread also hands
-    # background diagnostics to the logger while messages are outstanding.
+    # Reports are wanted for callbacks and acknowledgement or failure events; the reporter thread
+    # also hands background diagnostics to the logger while messages are outstanding.
     def reports_wanted?
-      !@callbacks[:delivery].empty? || !@callbacks[:error].empty? || Instrumenter.listening?("ack_message.producer")
+      deliveries_wanted? || !@callbacks[:error].empty? || Instrumenter.listening?("topic_error.producer")
+    end
+
+    # Reports of delivered messages too (else the core reports failures only: a delivered message
+    # then costs nothing extra).
+    def deliveries_wanted?
+      !@callbacks[:delivery].empty? || Instrumenter.listening?("ack_message.producer")
     end
 
     def reporter_wanted?
@@ -280,16 +287,20 @@ module KafkaRs
         return unless force || reporter_wanted?
 
         # Creates the native report queue now: messages accepted from here on are reported.
-        @native.reports(1, 0.0) if reports_wanted?
+        @native.report_failures_only = !deliveries_wanted? if reports_wanted?
         @reporter_pid = Process.pid
         @reporter = Thread.new { run_reporter }
         @reporter.name = "kafka_rs-reports"
+        # Started again in a forked child (above): preforking servers need not worry about it
+        # (Puma skips threads marked so in its warning about threads started before the fork).
+        @reporter.thread_variable_set(:fork_safe, true)
       end
     end
 
     def run_reporter
       loop do
         if reports_wanted?
+          @native.report_failures_only = !deliveries_wanted?
           reports = @native.reports(1000, 0.5)
           break if reports.nil?
 
@@ -319,8 +330,9 @@ module KafkaRs
     def delivered(topic, partition, offset, timestamp_ms, value, key)
       if Instrumenter.listening?("ack_message.producer")
         delay = (Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond) - timestamp_ms) / 1000.0
-        Instrumenter.instrument("ack_message.producer", key: key, value: value, topic: topic, partition: partition,
-                                                        offset: offset, delay: delay)
+        Instrumenter.instrument("ack_message.producer", client_id: @client.client_id, key: key, value: value,
+                                                        topic: topic, partition: partition, offset: offset,
+                                                        delay: delay)
       end
       return if @callbacks[:delivery].empty?
 
@@ -330,7 +342,8 @@ module KafkaRs
 
     def failed(error, topic, partition, timestamp_ms, value, key, headers)
       if Instrumenter.listening?("topic_error.producer")
-        Instrumenter.instrument("topic_error.producer", topic: topic, exception: [error.class.name, error.message])
+        Instrumenter.instrument("topic_error.producer", client_id: @client.client_id, topic: topic,
+                                                        exception: [error.class.name, error.message])
       end
       return if @callbacks[:error].empty?
 

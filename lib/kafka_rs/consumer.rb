@@ -128,7 +128,8 @@ module KafkaRs
             @current = message
             begin
               if instrument
-                payload = { group_id: @group_id, topic: message.topic, partition: message.partition,
+                payload = { client_id: @client.client_id, group_id: @group_id, topic: message.topic,
+                            partition: message.partition,
                             offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
                             key: message.key, value: message.value, create_time: message.create_time }
                 Instrumenter.instrument("process_message.consumer", payload) { yield message }
@@ -202,7 +203,7 @@ module KafkaRs
       count = (@pauses.dig(tp, :count) || 0) + 1
       delay = timeout && (exponential_backoff ? timeout * (2**(count - 1)) : timeout)
       delay = [delay, max_timeout].min if delay && max_timeout
-      @pauses[tp] = { count: count, until: delay && monotonic + delay }
+      @pauses[tp] = { count: count, until: delay && monotonic + delay, since: monotonic }
       # Where the partition resumes: after the message being processed (it completes), else
       # after the last one processed of data already taken.
       position = if @current && @current.topic == tp[0] && @current.partition == tp[1]
@@ -349,6 +350,7 @@ module KafkaRs
         when :assigned
           run_callbacks(@on_assigned, payload)
         when :batches
+          instrument_fetched(payload) if Instrumenter.listening?("fetch_batch.consumer")
           # Until processed, a partition's next message is the first of its batch here.
           payload.each { |(topic, partition, _, messages)| @positions[[topic, partition]] = messages.first.offset unless messages.empty? }
           payload.each do |(topic, partition, high_watermark, messages)|
@@ -358,7 +360,8 @@ module KafkaRs
                                      highwater_mark_offset: high_watermark)
             if Instrumenter.listening?("process_batch.consumer")
               Instrumenter.instrument("process_batch.consumer",
-                                      group_id: @group_id, topic: topic, partition: partition,
+                                      client_id: @client.client_id, group_id: @group_id, topic: topic,
+                                      partition: partition,
                                       message_count: messages.size, highwater_mark_offset: high_watermark,
                                       offset_lag: batch.offset_lag) { yield batch }
             else
@@ -407,7 +410,7 @@ module KafkaRs
       end
       return unless Instrumenter.listening?("poll_timeout.consumer")
 
-      Instrumenter.instrument("poll_timeout.consumer", group_id: @group_id, duration: took,
+      Instrumenter.instrument("poll_timeout.consumer", client_id: @client.client_id, group_id: @group_id, duration: took,
                                                        rebalance_timeout: @rebalance_timeout)
     end
 
@@ -479,12 +482,38 @@ module KafkaRs
     def resume_expired_pauses
       return if @pauses.nil? || @pauses.empty?
 
+      instrument_pauses if Instrumenter.listening?("pause_status.consumer")
       now = monotonic
       @pauses.each do |(topic, partition), pause|
         next unless pause[:until] && now >= pause[:until]
 
         pause[:until] = nil
         @native.resume(topic, partition)
+      end
+    end
+
+    # ruby-kafka's `fetch_batch.consumer` event: one per partition with data in a fetch.
+    def instrument_fetched(batches)
+      batches.each do |(topic, partition, high_watermark, messages)|
+        next if messages.empty?
+
+        Instrumenter.instrument("fetch_batch.consumer",
+                                client_id: @client.client_id, group_id: @group_id, topic: topic,
+                                partition: partition, offset_lag: [high_watermark - messages.last.offset - 1, 0].max,
+                                highwater_mark_offset: high_watermark, message_count: messages.size)
+      end
+    end
+
+    # ruby-kafka's `pause_status.consumer` event: each loop, for every paused partition, how long
+    # (seconds) it has been paused.
+    def instrument_pauses
+      now = monotonic
+      @pauses.each do |(topic, partition), pause|
+        next unless paused?(topic, partition)
+
+        Instrumenter.instrument("pause_status.consumer", client_id: @client.client_id, group_id: @group_id,
+                                                         topic: topic, partition: partition,
+                                                         duration: now - pause[:since])
       end
     end
 

@@ -85,7 +85,9 @@ module KafkaRs
         end
       end
       if overflow
-        Instrumenter.instrument("buffer_overflow.producer", topic: entry[2]) if Instrumenter.listening?("buffer_overflow.producer")
+        if Instrumenter.listening?("buffer_overflow.producer")
+          Instrumenter.instrument("buffer_overflow.producer", client_id: @client.client_id, topic: entry[2])
+        end
         raise BufferOverflow, overflow
       end
       instrument_produce(entry, size) if Instrumenter.listening?("produce_message.producer")
@@ -261,14 +263,14 @@ module KafkaRs
         failed << entries[i]
         errors << result
       end
-      Producer.instrument_results(entries, results)
+      Producer.instrument_results(entries, results, @client.client_id)
       [failed, errors]
     end
 
     # @api private
     # ruby-kafka's `ack_message.producer` (one per delivered message) and `topic_error.producer`
     # (one per topic with a failure) events, for the results of a delivery.
-    def self.instrument_results(entries, results)
+    def self.instrument_results(entries, results, client_id)
       acks = Instrumenter.listening?("ack_message.producer")
       topic_errors = Instrumenter.listening?("topic_error.producer") ? {} : nil
       return unless acks || topic_errors
@@ -279,12 +281,14 @@ module KafkaRs
         if result.is_a?(Exception)
           topic_errors[topic] ||= result if topic_errors
         elsif acks
-          Instrumenter.instrument("ack_message.producer", key: key, value: value, topic: topic, partition: result[0],
-                                                          offset: result[1], delay: (now - timestamp_ms) / 1000.0)
+          Instrumenter.instrument("ack_message.producer", client_id: client_id, key: key, value: value, topic: topic,
+                                                          partition: result[0], offset: result[1],
+                                                          delay: (now - timestamp_ms) / 1000.0)
         end
       end
       topic_errors&.each do |topic, error|
-        Instrumenter.instrument("topic_error.producer", topic: topic, exception: [error.class.name, error.message])
+        Instrumenter.instrument("topic_error.producer", client_id: client_id, topic: topic,
+                                                        exception: [error.class.name, error.message])
       end
     end
 
@@ -307,7 +311,9 @@ module KafkaRs
 
       undelivered = entries
       errors = nil
-      payload = Instrumenter.listening?("deliver_messages.producer") ? { message_count: entries.size, attempts: 1 } : nil
+      payload = if Instrumenter.listening?("deliver_messages.producer")
+                  { client_id: @client.client_id, message_count: entries.size, attempts: 1 }
+                end
       begin
         undelivered, errors = Thread.handle_interrupt(Object => :immediate) do
           next deliver_entries(entries) unless payload
@@ -331,7 +337,7 @@ module KafkaRs
     def instrument_produce(entry, size)
       value, key, topic, _partition, _partition_key, _headers, timestamp_ms = entry
       Instrumenter.instrument("produce_message.producer",
-                              value: value, key: key, topic: topic, message_size: size,
+                              client_id: @client.client_id, value: value, key: key, topic: topic, message_size: size,
                               create_time: Time.at(timestamp_ms / 1000, timestamp_ms % 1000, :millisecond),
                               buffer_size: buffer_size, max_buffer_size: @max_buffer_size)
     end

@@ -84,9 +84,9 @@ RSpec.describe "delivery callbacks, background diagnostics and instrumentation" 
     got = drain(events).group_by(&:first)
     expect(got["produce_message.producer.kafka"].map { |_, pl| pl.slice(:value, :key, :topic, :buffer_size) })
       .to eq([{ value: "v1", key: "k", topic: topic, buffer_size: 1 }, { value: "v2", key: "k", topic: topic, buffer_size: 2 }])
-    expect(got["buffer_overflow.producer.kafka"].map(&:last)).to eq([{ topic: topic }])
+    expect(got["buffer_overflow.producer.kafka"].map(&:last)).to eq([{ client_id: "kafka_rs", topic: topic }])
     deliver = got["deliver_messages.producer.kafka"].map(&:last)
-    expect(deliver).to eq([{ message_count: 2, attempts: 1, delivered_message_count: 2 }])
+    expect(deliver).to eq([{ client_id: "kafka_rs", message_count: 2, attempts: 1, delivered_message_count: 2 }])
     acks = got["ack_message.producer.kafka"].map(&:last)
     expect(acks.map { |a| a.slice(:value, :topic, :partition, :offset) })
       .to eq([{ value: "v1", topic: topic, partition: 1, offset: 0 }, { value: "v2", topic: topic, partition: 1, offset: 1 }])
@@ -101,8 +101,9 @@ RSpec.describe "delivery callbacks, background diagnostics and instrumentation" 
     Timeout.timeout(10) { sleep 0.02 until events.size >= 3 }
     a.shutdown
     got = drain(events).group_by(&:first)
-    expect(got["enqueue_message.async_producer.kafka"].map(&:last)).to eq([{ topic: topic, queue_size: 1, max_queue_size: 1 }])
-    expect(got["buffer_overflow.async_producer.kafka"].map(&:last)).to eq([{ topic: topic }])
+    expect(got["enqueue_message.async_producer.kafka"].map(&:last))
+      .to eq([{ client_id: "kafka_rs", topic: topic, queue_size: 1, max_queue_size: 1 }])
+    expect(got["buffer_overflow.async_producer.kafka"].map(&:last)).to eq([{ client_id: "kafka_rs", topic: topic }])
     expect(got["ack_message.producer.kafka"].map { |_, pl| pl.slice(:value, :partition, :offset) })
       .to eq([{ value: "v", partition: 0, offset: 0 }])
   end
@@ -112,7 +113,7 @@ RSpec.describe "delivery callbacks, background diagnostics and instrumentation" 
     a.produce("never", topic: topic, partition: 9)
     a.shutdown(timeout: 0.3)
     drops = drain(events).select { |name, _| name == "drop_messages.async_producer.kafka" }
-    expect(drops.map(&:last)).to eq([{ message_count: 1 }])
+    expect(drops.map(&:last)).to eq([{ client_id: "kafka_rs", message_count: 1 }])
   end
 
   it "costs a Hash lookup when nobody listens, and survives a subscriber that raises" do

@@ -142,6 +142,13 @@ impl NativeAsyncProducer {
         gvl::block_on(async move { producer.close(timeout).await })
     }
 
+    /// `report_failures_only = true/false`: whether [`Self::reports`] hands over failed messages
+    /// only (a delivered message is then not queued at all) or every settled message.
+    fn set_report_failures_only(&self, on: bool) -> Result<(), Error> {
+        self.core()?.reports().set_failures_only(on);
+        Ok(())
+    }
+
     /// `reports(max, timeout)`: waits up to `timeout` seconds (GVL released) for reports of
     /// settled messages and returns up to `max` of them, each `[topic, partition, offset,
     /// timestamp_ms, error, value, key, headers]` (`error` nil when delivered, `offset` nil
@@ -215,5 +222,9 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("close", method!(NativeAsyncProducer::close, 1))?;
     class.define_method("outstanding", method!(NativeAsyncProducer::outstanding, 0))?;
     class.define_method("reports", method!(NativeAsyncProducer::reports, 2))?;
+    class.define_method(
+        "report_failures_only=",
+        method!(NativeAsyncProducer::set_report_failures_only, 1),
+    )?;
     Ok(())
 }

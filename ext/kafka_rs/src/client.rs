@@ -41,7 +41,25 @@ struct ClientState {
     closed: bool,
     /// Applied to every core client this handle builds (`None`: logging off).
     log_level: Option<Level>,
+    /// Request timing records on (see [`kafka_rs_core::log::RequestRecord`]), for every core
+    /// client this handle builds.
+    requests: bool,
 }
+
+/// `[broker, api_key, group_id, request_size, response_size, started, duration, error_code,
+/// transport_error]` (times as seconds: since the epoch, and elapsed), as `drain_requests` hands a
+/// request record to Ruby.
+type RequestRow = (
+    String,
+    i16,
+    Option<String>,
+    usize,
+    usize,
+    f64,
+    f64,
+    Option<i16>,
+    Option<String>,
+);
 
 impl Drop for ClientState {
     fn drop(&mut self) {
@@ -78,6 +96,7 @@ impl ClientHandle {
         config.connection.sasl = self.sasl.get().cloned();
         let client = Client::new(config).map_err(to_ruby)?;
         client.events().set_level(st.log_level);
+        client.events().set_requests(st.requests);
         if forked {
             client.events().log(Level::Debug, || {
                 format!(
@@ -113,6 +132,51 @@ impl ClientHandle {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    fn set_requests(&self, on: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.requests = on;
+        if let Some(client) = &st.client {
+            if runtime::is_current(st.generation) {
+                client.events().set_requests(on);
+            }
+        }
+    }
+
+    fn drain_requests(&self) -> (Vec<RequestRow>, u64) {
+        use kafka_rs_core::log::RequestFailure;
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (records, dropped) = match &st.client {
+            Some(client) if runtime::is_current(st.generation) => client.events().drain_requests(),
+            _ => return (Vec::new(), 0),
+        };
+        let rows = records
+            .into_iter()
+            .map(|r| {
+                let started = r
+                    .started
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let (code, transport) = match r.failure {
+                    None => (None, None),
+                    Some(RequestFailure::Code(code)) => (Some(code), None),
+                    Some(RequestFailure::Transport(message)) => (None, Some(message)),
+                };
+                (
+                    r.broker,
+                    r.api_key,
+                    r.group_id,
+                    r.request_size,
+                    r.response_size,
+                    started,
+                    r.duration.as_secs_f64(),
+                    code,
+                    transport,
+                )
+            })
+            .collect();
+        (rows, dropped)
     }
 
     /// Whether a core client was built (the configuration is fixed from then on).
@@ -277,6 +341,16 @@ impl NativeClient {
     /// `drain_log`: the queued diagnostics as `[[level, message], ...]`, oldest first.
     fn drain_log(&self) -> Vec<(u8, String)> {
         self.handle.drain_log()
+    }
+
+    /// `request_events = true/false`: time every request (for `request.connection.kafka`).
+    fn set_request_events(&self, on: bool) {
+        self.handle.set_requests(on);
+    }
+
+    /// `drain_requests`: `[[request row, ...], dropped]`, oldest first (see [`RequestRow`]).
+    fn drain_requests(&self) -> (Vec<RequestRow>, u64) {
+        self.handle.drain_requests()
     }
 
     fn topics(&self) -> Result<Vec<String>, Error> {
@@ -682,5 +756,10 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("fetch", method!(NativeClient::fetch, 4))?;
     class.define_method("log_level=", method!(NativeClient::set_log_level, 1))?;
     class.define_method("drain_log", method!(NativeClient::drain_log, 0))?;
+    class.define_method(
+        "request_events=",
+        method!(NativeClient::set_request_events, 1),
+    )?;
+    class.define_method("drain_requests", method!(NativeClient::drain_requests, 0))?;
     Ok(())
 }

@@ -68,8 +68,10 @@ impl Client {
                 "at least one broker is required",
             ));
         }
-        let conn_config = Arc::new(config.connection.clone());
         let events = Arc::new(EventLog::default());
+        let mut conn_config = config.connection.clone();
+        conn_config.events = Some(events.clone());
+        let conn_config = Arc::new(conn_config);
         let inner = Arc::new(Inner {
             pool: BrokerPool::new(conn_config, config.reconnect_backoff, events.clone()),
             events,

@@ -52,6 +52,7 @@ use super::transport::{self, Stream};
 use super::versions::{self, ApiVersionTable};
 use super::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
+use crate::log::RequestTimer;
 use crate::protocol::api::Request;
 use crate::protocol::codec::{DecodeResult, Reader};
 use crate::protocol::frame::{self, FrameReader};
@@ -503,6 +504,13 @@ impl BrokerConnection {
         let frame = frame::encode_request(req, version, &self.config.client_id);
         let tagged_header = frame::response_header_has_tags(R::API_KEY, R::is_flexible(version));
         let timeout = self.config.request_timeout + broker_wait;
+        let timer = RequestTimer::start(
+            self.config.events.as_ref(),
+            &self.shared.broker,
+            R::API_KEY as i16,
+            req.group_id(),
+            frame.len(),
+        );
         let (tx, rx) = oneshot::channel();
         let notice = Notice::Response { tx, tagged_header };
         let (id, check_at) = self.enqueue(frame, notice, timeout)?;
@@ -514,6 +522,8 @@ impl BrokerConnection {
             shared: self.shared.clone(),
             api: R::API_KEY.name(),
             decode: R::decode_response,
+            timer,
+            error_code: R::response_error_code,
         })
     }
 
@@ -616,14 +626,31 @@ pub struct PendingResponse<T> {
     shared: Arc<Shared>,
     api: &'static str,
     decode: fn(&mut Reader, i16) -> DecodeResult<T>,
+    /// Set while the client's diagnostics want request records.
+    timer: Option<RequestTimer>,
+    error_code: fn(&T) -> i16,
 }
 
 impl<T> PendingResponse<T> {
     /// Waits for the response (see [`wait_for`] for when it gives up).
-    pub async fn response(self) -> Result<T> {
-        let body = wait_for(&self.shared, self.id, self.rx, self.check_at, self.api).await??;
-        let mut r = Reader::new(body);
-        Ok((self.decode)(&mut r, self.version)?)
+    pub async fn response(mut self) -> Result<T> {
+        let timer = self.timer.take();
+        let body = wait_for(&self.shared, self.id, self.rx, self.check_at, self.api).await;
+        let size = match &body {
+            Ok(Ok(body)) => body.len(),
+            _ => 0,
+        };
+        let result = body.and_then(|body| {
+            let mut r = Reader::new(body?);
+            Ok((self.decode)(&mut r, self.version)?)
+        });
+        if let Some(timer) = timer {
+            match &result {
+                Ok(response) => timer.finish(size, (self.error_code)(response), None),
+                Err(e) => timer.finish(size, 0, Some(e.to_string())),
+            }
+        }
+        result
     }
 }
 

@@ -22,6 +22,7 @@ pub mod transport;
 pub mod versions;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use messenger::BrokerConnection;
@@ -160,6 +161,9 @@ pub struct ConnectionConfig {
     pub sasl: Option<sasl::SaslConfig>,
     /// TLS for every connection (`None`: plain TCP).
     pub tls: Option<tls::TlsConfig>,
+    /// The client's diagnostics, where requests are timed while the host asks for it
+    /// ([`crate::log::EventLog::set_requests`]); set by [`crate::Client::new`].
+    pub events: Option<Arc<crate::log::EventLog>>,
 }
 
 impl Default for ConnectionConfig {
@@ -172,6 +176,7 @@ impl Default for ConnectionConfig {
             max_in_flight: 5,
             sasl: None,
             tls: None,
+            events: None,
         }
     }
 }

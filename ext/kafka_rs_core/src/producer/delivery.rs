@@ -7,7 +7,7 @@
 //! [`Notify`], which is signalled once per settled batch, not once per message.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -159,7 +159,12 @@ pub(crate) fn settle_all(
     let mut queues: Vec<&Arc<ReportQueue>> = Vec::new();
     for (k, slot) in slots.iter().enumerate() {
         let result = outcome(k);
-        let report = slot.group.reports.as_ref().map(|q| (q, result.clone()));
+        let report = slot
+            .group
+            .reports
+            .as_ref()
+            .filter(|q| result.is_err() || !q.failures_only.load(Ordering::Relaxed))
+            .map(|q| (q, result.clone()));
         if slot.group.settle(slot.index as usize, result) {
             if let Some((queue, result)) = report {
                 queue.push(Report::new(&what, k, result));
@@ -232,11 +237,19 @@ impl Report {
 pub struct ReportQueue {
     reports: Mutex<VecDeque<Report>>,
     ready: Notify,
+    /// Only failed messages are reported (the host only wants to hear of failures: an error
+    /// callback, a failure event): a delivered message then costs nothing here.
+    failures_only: AtomicBool,
 }
 
 impl ReportQueue {
     pub fn new() -> Arc<ReportQueue> {
         Arc::new(ReportQueue::default())
+    }
+
+    /// Reports failed messages only (true), or every settled message (false, the default).
+    pub fn set_failures_only(&self, on: bool) {
+        self.failures_only.store(on, Ordering::Relaxed);
     }
 
     fn push(&self, report: Report) {
@@ -386,5 +399,37 @@ mod tests {
             .map(|r| r.result.as_ref().unwrap().offset)
             .collect();
         assert_eq!(offsets, vec![0, 1, 2], "every message reported, none kept");
+    }
+
+    #[tokio::test]
+    async fn a_failures_only_queue_reports_failed_messages_alone() {
+        let queue = ReportQueue::new();
+        queue.set_failures_only(true);
+        let group = DeliveryGroup::untracked(Some(queue.clone()));
+        let slots: Vec<Slot> = (0..3)
+            .map(|_| Slot {
+                group: group.clone(),
+                index: 0,
+            })
+            .collect();
+        let topic: Arc<str> = Arc::from("t");
+        let what = || Settling {
+            topic: &topic,
+            partition: 1,
+            records: &[],
+        };
+        settle_all(what(), &slots, |k| {
+            if k == 1 {
+                Err(Error::Closed)
+            } else {
+                delivered(1, k as i64)
+            }
+        });
+        let reports = queue.take(10, Duration::from_millis(10)).await;
+        assert_eq!(reports.len(), 1);
+        assert!(matches!(reports[0].result, Err(Error::Closed)));
+        queue.set_failures_only(false);
+        settle_all(what(), &slots[..1], |_| delivered(1, 9));
+        assert_eq!(queue.take(10, Duration::from_millis(10)).await.len(), 1);
     }
 }

@@ -91,6 +91,16 @@ pub trait Request {
     fn is_flexible(version: i16) -> bool {
         version >= Self::FLEXIBLE_FROM
     }
+
+    /// The consumer group a group-membership request is for (request timing records name it).
+    fn group_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// The response's top-level error code, for the APIs whose records report one (0: none).
+    fn response_error_code(_response: &Self::Response) -> i16 {
+        0
+    }
 }
 
 /// The version range a broker advertises for one API.

@@ -63,6 +63,14 @@ impl Request for HeartbeatRequest<'_> {
     const MAX_VERSION: i16 = 4;
     const FLEXIBLE_FROM: i16 = 4;
 
+    fn group_id(&self) -> Option<&str> {
+        Some(self.group_id)
+    }
+
+    fn response_error_code(response: &Self::Response) -> i16 {
+        response.error_code
+    }
+
     fn encode(&self, buf: &mut BytesMut, version: i16) {
         debug_assert!((Self::MIN_VERSION..=Self::MAX_VERSION).contains(&version));
         let compact = Self::is_flexible(version);
