@@ -39,5 +39,11 @@ module KafkaRs
       end
     end
     prepend Tracking
+
+    # @api private
+    # The native consumer, for {RequestEvents}.
+    def native_for_instrumentation
+      @native
+    end
   end
 end

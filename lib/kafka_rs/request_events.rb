@@ -40,28 +40,48 @@ module KafkaRs
 
     MEMBER_ID_REQUIRED = 79
 
-    @clients = ObjectSpace::WeakMap.new
-    @consumers = ObjectSpace::WeakMap.new
+    # What publishing needs of a client: its native client and client id.
+    Tracked = Struct.new(:native, :client_id)
+    # And of a consumer: its client, group and native consumer (for its assignment).
+    TrackedConsumer = Struct.new(:client_key, :group_id, :native)
+
+    # Keyed by object_id (never reused in Ruby 3.x), holding the native objects only, so a client
+    # or consumer the app drops is still collected; its finalizer only queues its key in @gone,
+    # and the next call under the lock forgets it. (Ruby 3.1's WeakMap was tried first: it can
+    # hand out, for a just-collected key, an object in a half-reused slot.)
+    @clients = {}
+    @consumers = {}
+    @gone = Queue.new
     @lock = Mutex.new
     @on = false
     @thread = nil
     @thread_pid = nil
-    # Joins answered MEMBER_ID_REQUIRED, by [client, group]: their start, until the join that
+    # Joins answered MEMBER_ID_REQUIRED, by [client key, group]: their start, until the join that
     # follows.
     @joins = {}
 
     class << self
       # Called for every new Client: it times requests while someone listens.
       def track_client(client)
+        key = client.object_id
+        entry = Tracked.new(client.native_for_instrumentation, client.client_id)
+        ObjectSpace.define_finalizer(client, forgetter(key))
         @lock.synchronize do
-          @clients[client] = true
-          client.native_for_instrumentation.request_events = true if @on
+          prune
+          @clients[key] = entry
+          entry.native.request_events = true if @on
         end
       end
 
       # Called for every new Consumer: heartbeat events name its assignment.
       def track_consumer(consumer, client)
-        @lock.synchronize { @consumers[consumer] = client }
+        key = consumer.object_id
+        entry = TrackedConsumer.new(client.object_id, consumer.group_id, consumer.native_for_instrumentation)
+        ObjectSpace.define_finalizer(consumer, forgetter(key))
+        @lock.synchronize do
+          prune
+          @consumers[key] = entry
+        end
       end
 
       # Follows the subscribers (see Instrumenter.on_change).
@@ -71,7 +91,8 @@ module KafkaRs
           return if wanted == @on && (!wanted || thread_alive?)
 
           @on = wanted
-          @clients.each_key { |client| client.native_for_instrumentation.request_events = wanted }
+          prune
+          @clients.each_value { |entry| entry.native.request_events = wanted }
           start_thread if wanted && !thread_alive?
         end
       end
@@ -86,11 +107,14 @@ module KafkaRs
 
       # Publishes what the clients recorded so far (the thread does so every {INTERVAL} s).
       def publish_pending
-        clients = @lock.synchronize { @clients.keys }
-        clients.each do |client|
-          rows, dropped = client.native_for_instrumentation.drain_requests
+        clients = @lock.synchronize do
+          prune
+          @clients.to_a
+        end
+        clients.each do |key, client|
+          rows, dropped = client.native.drain_requests
           warn "kafka_rs: #{dropped} request events were dropped (more than 10000 between publications)" if dropped.positive?
-          rows.each { |row| publish(client, row) }
+          rows.each { |row| publish(key, client, row) }
         rescue StandardError => e
           warn "kafka_rs: publishing request events failed: #{e.class}: #{e.message}"
         end
@@ -98,6 +122,24 @@ module KafkaRs
       end
 
       private
+
+      # A finalizer that holds nothing but the key (a finalizer must not hold its object, nor
+      # take a lock: it may run while this thread holds it).
+      def forgetter(key)
+        gone = @gone
+        proc { gone << key }
+      end
+
+      # Forgets the clients and consumers collected so far. Called with @lock held.
+      def prune
+        until @gone.empty?
+          key = @gone.pop(true)
+          @clients.delete(key)
+          @consumers.delete(key)
+        end
+      rescue ThreadError # emptied meanwhile
+        nil
+      end
 
       def thread_alive?
         @thread&.alive? && @thread_pid == Process.pid
@@ -117,7 +159,7 @@ module KafkaRs
         @thread.thread_variable_set(:fork_safe, true)
       end
 
-      def publish(client, row)
+      def publish(key, client, row)
         broker, api_key, group_id, request_size, response_size, started, duration, code, transport = row
         start = Time.at(started)
         finish = Time.at(started + duration)
@@ -131,11 +173,11 @@ module KafkaRs
           Instrumenter.publish("request.connection", start, finish, payload)
         end
         name = CONSUMER_EVENTS[api_key]
-        publish_group_event(client, name, group_id, start, finish, code, exception) if name && group_id
+        publish_group_event(key, client, name, group_id, start, finish, code, exception) if name && group_id
       end
 
-      def publish_group_event(client, name, group_id, start, finish, code, exception)
-        key = [client, group_id]
+      def publish_group_event(client_key, client, name, group_id, start, finish, code, exception)
+        key = [client_key, group_id]
         if api_join?(name)
           if code == MEMBER_ID_REQUIRED
             @joins[key] = start
@@ -146,7 +188,7 @@ module KafkaRs
         return unless Instrumenter.listening?(name)
 
         payload = { client_id: client.client_id, group_id: group_id }
-        payload[:topic_partitions] = assignment_of(client, group_id) if name == "heartbeat.consumer"
+        payload[:topic_partitions] = assignment_of(client_key, group_id) if name == "heartbeat.consumer"
         payload[:exception] = exception if exception
         Instrumenter.publish(name, start, finish, payload)
       end
@@ -155,12 +197,14 @@ module KafkaRs
         name == "join_group.consumer"
       end
 
-      def assignment_of(client, group_id)
-        consumer = nil
-        @lock.synchronize do
-          @consumers.each_pair { |c, cl| consumer ||= c if cl.equal?(client) && c.group_id == group_id }
+      def assignment_of(client_key, group_id)
+        consumer = @lock.synchronize do
+          @consumers.each_value.find { |c| c.client_key == client_key && c.group_id == group_id }
         end
-        consumer ? consumer.assignment : {}
+        return {} unless consumer
+
+        consumer.native.assignment.each_with_object(Hash.new { |h, k| h[k] = [] }) { |(t, p), h| h[t] << p }
+                .transform_values(&:sort).to_h
       rescue StandardError
         {}
       end
