@@ -23,7 +23,6 @@ require_relative "kafka_rs/consumer"
 require_relative "kafka_rs/client"
 require_relative "kafka_rs/request_events"
 require_relative "kafka_rs/log_subscriber"
-require_relative "kafka_rs/identity"
 require_relative "kafka_rs/shared"
 
 module KafkaRs

@@ -98,6 +98,18 @@ module KafkaRs
       @closed = false
       @delivery_producers = {}
       @lock = Mutex.new
+      @client_id = client_id
+      # Request and group events are timed by this client's core while someone subscribes.
+      RequestEvents.track_client(self)
+    end
+
+    # @return [String] the client id sent to the brokers (and in every instrumentation payload)
+    attr_reader :client_id
+
+    # @api private
+    # The native client, for {RequestEvents}.
+    def native_for_instrumentation
+      @native
     end
 
     # @return [Logger, nil]

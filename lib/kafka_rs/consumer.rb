@@ -72,6 +72,14 @@ module KafkaRs
       # Per partition, the first offset not processed yet of the data taken from the native consumer.
       @positions = {}
       @current = nil
+      # Heartbeat events name the member's assignment.
+      RequestEvents.track_consumer(self, client)
+    end
+
+    # @api private
+    # The native consumer, for {RequestEvents}.
+    def native_for_instrumentation
+      @native
     end
 
     attr_reader :group_id
