@@ -130,18 +130,7 @@ module KafkaRs
 
       i = -1
       entries = messages.map do |m|
-        i += 1
-        raise TypeError, "messages[#{i}] must be a Hash, got #{m.class}" unless m.is_a?(Hash)
-
-        m.each_key do |k|
-          next if MESSAGE_KEY_SET[k]
-
-          raise ArgumentError, "messages[#{i}] has unknown keys: #{(m.keys - MESSAGE_KEYS).join(', ')}"
-        end
-        raise ArgumentError, "messages[#{i}] needs :topic" unless m.key?(:topic)
-
-        entry = Producer.entry(m[:value], m[:topic], m[:key], m.fetch(:headers, Producer::NO_HEADERS),
-                               m[:partition], m[:partition_key], m[:create_time])
+        entry = AsyncProducer.entry_of(m, i += 1)
         @interceptors.empty? ? entry : intercept(entry)
       end
       check_open!
@@ -156,6 +145,22 @@ module KafkaRs
 
     MESSAGE_KEYS = %i[value topic key headers partition partition_key create_time].freeze
     MESSAGE_KEY_SET = MESSAGE_KEYS.to_h { |k| [k, true] }.freeze
+
+    # @api private
+    # The checked entry of `messages[i]` of a {#produce_many} call (also the testing fake's).
+    def self.entry_of(m, i)
+      raise TypeError, "messages[#{i}] must be a Hash, got #{m.class}" unless m.is_a?(Hash)
+
+      m.each_key do |k|
+        next if MESSAGE_KEY_SET[k]
+
+        raise ArgumentError, "messages[#{i}] has unknown keys: #{(m.keys - MESSAGE_KEYS).join(', ')}"
+      end
+      raise ArgumentError, "messages[#{i}] needs :topic" unless m.key?(:topic)
+
+      Producer.entry(m[:value], m[:topic], m[:key], m.fetch(:headers, Producer::NO_HEADERS),
+                     m[:partition], m[:partition_key], m[:create_time])
+    end
 
     # Asks for everything queued to be sent now (ruby-kafka's `deliver_messages`; no wait).
     # @return [nil]

@@ -187,8 +187,7 @@ module KafkaRs
     # Counts `message` (and every earlier message of its partition) as processed: its offset + 1
     # is committed with the next commit.
     def mark_message_as_processed(message)
-      @native.mark(message.topic, message.partition, message.offset + 1)
-      @uncommitted += 1
+      mark(message, 1)
       nil
     end
 
@@ -287,6 +286,13 @@ module KafkaRs
     # @return [Boolean] whether {#each_message} / {#each_batch} is running
     def running?
       @running
+    end
+
+    # @api private
+    # `[[topic, partition], ...]` as `{ topic => [partitions, sorted] }`.
+    def self.to_topic_partitions(pairs)
+      pairs.each_with_object(Hash.new { |h, k| h[k] = [] }) { |(t, p), h| h[t] << p }
+           .transform_values(&:sort).to_h
     end
 
     # @api private
@@ -425,8 +431,12 @@ module KafkaRs
     # `count` messages up to `message` of partition `tp` were processed.
     def processed(tp, message, count, mark)
       @positions[tp] = message.offset + 1
-      return unless mark
+      mark(message, count) if mark
+    end
 
+    # Marks `message` (offset + 1 of its partition) for the next commit; `count` messages
+    # (up to it) were processed since the last mark.
+    def mark(message, count)
       @native.mark(message.topic, message.partition, message.offset + 1)
       @uncommitted += count
     end
@@ -483,8 +493,7 @@ module KafkaRs
     end
 
     def to_topic_partitions(pairs)
-      pairs.each_with_object(Hash.new { |h, k| h[k] = [] }) { |(t, p), h| h[t] << p }
-           .transform_values(&:sort).to_h
+      Consumer.to_topic_partitions(pairs)
     end
 
     def resume_expired_pauses

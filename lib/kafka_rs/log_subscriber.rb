@@ -5,7 +5,7 @@ module KafkaRs
   # instrumentation events (the Railtie attaches it to Rails.logger):
   #
   #   E, ... ERROR -- : [kafka_rs] delivery to orders failed: KafkaRs::UnknownTopicOrPartition: ...
-  #   E, ... ERROR -- : [kafka_rs] 3 messages to events dropped at shutdown
+  #   E, ... ERROR -- : [kafka_rs] 3 messages not delivered at shutdown (client shop)
   #   I, ... INFO -- : [kafka_rs] group billing (client shop) rebalanced: joined in 41.2 ms
   #
   #   KafkaRs::LogSubscriber.attach(Logger.new($stdout))

@@ -203,8 +203,7 @@ module KafkaRs
         end
         return {} unless consumer
 
-        consumer.native.assignment.each_with_object(Hash.new { |h, k| h[k] = [] }) { |(t, p), h| h[t] << p }
-                .transform_values(&:sort).to_h
+        Consumer.to_topic_partitions(consumer.native.assignment)
       rescue StandardError
         {}
       end

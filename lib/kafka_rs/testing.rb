@@ -122,17 +122,7 @@ module KafkaRs
       def produce_many(messages)
         raise TypeError, "messages must be an Array, got #{messages.class}" unless messages.is_a?(Array)
 
-        entries = messages.each_with_index.map do |m, i|
-          raise TypeError, "messages[#{i}] must be a Hash, got #{m.class}" unless m.is_a?(Hash)
-
-          unknown = m.keys - AsyncProducer::MESSAGE_KEYS
-          raise ArgumentError, "messages[#{i}] has unknown keys: #{unknown.join(', ')}" unless unknown.empty?
-          raise ArgumentError, "messages[#{i}] needs :topic" unless m.key?(:topic)
-
-          Producer.entry(m[:value], m[:topic], m[:key], m.fetch(:headers, Producer::NO_HEADERS), m[:partition],
-                         m[:partition_key], m[:create_time])
-        end
-        deliver(entries)
+        deliver(messages.each_with_index.map { |m, i| AsyncProducer.entry_of(m, i) })
       end
 
       def on_delivery(&block)

@@ -16,29 +16,6 @@ RSpec.describe "fork", :integration do
   let!(:topic) { new_topic(kafka, partitions: 3) }
   after { drop_topics(kafka); kafka.close }
 
-  # Runs the block in a forked child (leaving with exit!, so RSpec's hooks stay in the parent) and
-  # returns what it returned, marshalled through a pipe.
-  def in_child(timeout: 60)
-    reader, writer = IO.pipe
-    pid = fork do
-      reader.close
-      writer.write(Marshal.dump(yield))
-      writer.close
-      exit!(0)
-    rescue Exception => e # rubocop:disable Lint/RescueException
-      warn e.full_message
-      exit!(1)
-    end
-    writer.close
-    data = reader.read
-    status = wait_child(pid, timeout: timeout)
-    expect(status).not_to be_nil, "the child hung"
-    expect(status.exitstatus).to eq(0)
-    Marshal.load(data) # rubocop:disable Security/MarshalLoad
-  ensure
-    reader&.close
-  end
-
   it "works in the child, which holds none of the parent's sockets; the parent keeps its connections and queue" do
     sync = kafka.producer
     async = kafka.async_producer

@@ -3,9 +3,9 @@
 require_relative "support"
 require "rbconfig"
 
-# Helpers for specs that fork or run Ruby processes: sockets a process holds (from /proc), whole
-# topics read back, and child processes waited for with a deadline (a hang fails the spec instead of
-# stalling the suite).
+# Helpers for specs that fork or run Ruby processes: sockets a process holds (from /proc), a block
+# run in a forked child, and child processes waited for with a deadline (a hang fails the spec
+# instead of stalling the suite).
 module ProcessHelpers
   LIB = File.expand_path("../../lib", __dir__)
   BROKER_PORT = Integer(IntegrationHelpers::BROKER.split(":").last)
@@ -33,18 +33,27 @@ module ProcessHelpers
     socket_inodes(pid) & to_broker
   end
 
-  # Every value in `topic` (all partitions, from the start up to the current end).
-  def read_all(kafka, topic)
-    kafka.last_offsets_for(topic).fetch(topic).flat_map do |partition, last_offset|
-      values = []
-      offset = 0
-      while offset <= last_offset
-        batch = kafka.fetch_messages(topic: topic, partition: partition, offset: offset, max_wait_time: 1)
-        values.concat(batch.map(&:value))
-        offset = batch.last.offset + 1 unless batch.empty?
-      end
-      values
+  # Runs the block in a forked child (leaving with exit!, so RSpec's hooks stay in the parent) and
+  # returns what it returned, marshalled through a pipe.
+  def in_child(timeout: 60)
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      writer.write(Marshal.dump(yield))
+      writer.close
+      exit!(0)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      warn e.full_message
+      exit!(1)
     end
+    writer.close
+    data = reader.read
+    status = wait_child(pid, timeout: timeout)
+    expect(status).not_to be_nil, "the child hung"
+    expect(status.exitstatus).to eq(0)
+    Marshal.load(data) # rubocop:disable Security/MarshalLoad
+  ensure
+    reader&.close
   end
 
   # Waits for child `pid`; after `timeout` seconds kills it (and its process group when it leads

@@ -26,4 +26,24 @@ module IntegrationHelpers
   def fetch_all(kafka, topic, partition = 0)
     kafka.fetch_messages(topic: topic, partition: partition, offset: :earliest, max_wait_time: 1)
   end
+
+  # Every message of `topic` (all partitions, from the start up to the current end), as
+  # FetchedMessages.
+  def read_messages(kafka, topic)
+    kafka.last_offsets_for(topic).fetch(topic).flat_map do |partition, last_offset|
+      messages = []
+      offset = 0
+      while offset <= last_offset
+        batch = kafka.fetch_messages(topic: topic, partition: partition, offset: offset, max_wait_time: 1)
+        messages.concat(batch)
+        offset = batch.last.offset + 1 unless batch.empty?
+      end
+      messages
+    end
+  end
+
+  # Every value in `topic`.
+  def read_all(kafka, topic)
+    read_messages(kafka, topic).map(&:value)
+  end
 end

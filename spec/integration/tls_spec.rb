@@ -12,6 +12,7 @@ require "stringio"
 # passwords) may show up in it or in any exception message.
 RSpec.describe "TLS", :integration do
   include IntegrationHelpers
+  include ProcessHelpers
 
   let(:log) { StringIO.new }
   let(:logger) { Logger.new(log, level: Logger::DEBUG) }
@@ -118,29 +119,16 @@ RSpec.describe "TLS", :integration do
       kafka.deliver_message("parent", topic: topic)
       port = SecureSupport.port(:ssl)
       expect(SecureSupport.open_connections(port)).to be >= 1
-      reader, writer = IO.pipe
-      pid = fork do
-        reader.close
+      inherited, values = in_child do
         inherited = SecureSupport.open_connections(port)
         kafka.deliver_message("child", topic: topic)
-        writer.write(Marshal.dump([inherited, fetch_all(kafka, topic).map(&:value)]))
-        writer.close
-        exit!(0)
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        warn e.full_message
-        exit!(1)
+        [inherited, fetch_all(kafka, topic).map(&:value)]
       end
-      writer.close
-      report = reader.read
-      status = ProcessHelpers.wait_child(pid, timeout: 60)
-      expect(status&.exitstatus).to eq(0)
-      inherited, values = Marshal.load(report) # rubocop:disable Security/MarshalLoad
       expect(inherited).to eq(0)
       expect(values).to eq(%w[parent child])
       kafka.deliver_message("parent again", topic: topic)
       expect(fetch_all(kafka, topic).map(&:value)).to eq(["parent", "child", "parent again"])
     ensure
-      reader&.close
       drop_topics(kafka) if kafka
     end
 

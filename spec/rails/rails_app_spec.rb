@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "support"
+require_relative "../support/free_port"
 require "fileutils"
 require "net/http"
 require "json"
@@ -48,17 +49,10 @@ RSpec.describe "a Rails app using kafka_rs", :integration do
     out_r&.close
   end
 
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
   # Starts Puma from Debian (cluster mode when workers > 0, preload_app!), yields its port once it
   # answers, stops it with TERM and returns its status and log.
   def with_puma(prefix:, workers:)
-    port = free_port
+    port = FreePort.pick
     log = File.join(@app, "puma-#{port}.log")
     env = app_env("PORT" => port.to_s, "WEB_CONCURRENCY" => workers.to_s, "RAILS_ENV" => "production",
                   "KAFKA_PREFIX" => prefix, "SHOP_BOOT_EVENT" => "1", "RAILS_LOG_TO_STDOUT" => "1")

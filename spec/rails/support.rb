@@ -11,21 +11,6 @@ module RailsLayerHelpers
     base.after { KafkaRs.reset! }
   end
 
-  # Every message of `topic` (all partitions, from the start to the current end), as
-  # FetchedMessages.
-  def read_messages(kafka, topic)
-    kafka.last_offsets_for(topic).fetch(topic).flat_map do |partition, last_offset|
-      messages = []
-      offset = 0
-      while offset <= last_offset
-        batch = kafka.fetch_messages(topic: topic, partition: partition, offset: offset, max_wait_time: 1)
-        messages.concat(batch)
-        offset = batch.last.offset + 1 unless batch.empty?
-      end
-      messages
-    end
-  end
-
   # Configures the shared objects against the test broker.
   def configure_kafka_rs(**settings)
     KafkaRs.configure do |c|

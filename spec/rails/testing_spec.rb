@@ -77,15 +77,10 @@ RSpec.describe KafkaRs::Testing, :integration do
     described_class.fake!
     expect(KafkaRs.producer).to be_a(KafkaRs::Testing::FakeProducer)
     KafkaRs.produce("faked", topic: topic)
-    reader, writer = IO.pipe
-    pid = fork do
+    child = in_child(timeout: 30) do
       KafkaRs.produce("faked in child", topic: topic)
-      writer.write(Marshal.dump([KafkaRs.producer.class.name, described_class.messages.map(&:value)]))
-      writer.close
+      [KafkaRs.producer.class.name, described_class.messages.map(&:value)]
     end
-    writer.close
-    child = Marshal.load(reader.read) # rubocop:disable Security/MarshalLoad
-    expect(wait_child(pid, timeout: 30)&.exitstatus).to eq(0)
     expect(child).to eq(["KafkaRs::Testing::FakeProducer", ["faked", "faked in child"]])
     expect(described_class.messages.map(&:value)).to eq(["faked"])
 
@@ -94,8 +89,6 @@ RSpec.describe KafkaRs::Testing, :integration do
     KafkaRs.produce_async("real", topic: topic).wait(timeout: 10)
     expect(fetch_all(kafka, topic).map(&:value)).to eq(["real"])
     expect(described_class.messages.map(&:value)).to eq(["faked"])
-  ensure
-    reader&.close
   end
 
   describe "have_produced_kafka_message" do

@@ -35,19 +35,6 @@ RSpec.describe "router_metrics drain endpoint (Puma, real broker)" do
     Net::HTTP.start(uri.host, uri.port) { |http| http.request(request) }
   end
 
-  def read_topic
-    kafka.last_offsets_for(topic).fetch(topic).flat_map do |partition, last|
-      messages = []
-      offset = 0
-      while offset <= last
-        batch = kafka.fetch_messages(topic: topic, partition: partition, offset: offset, max_wait_time: 1)
-        messages.concat(batch)
-        offset = batch.last.offset + 1 unless batch.empty?
-      end
-      messages
-    end
-  end
-
   it "produces every well-formed line once, keyed by app; skips malformed frames and repeated frame ids" do
     @puma = PumaServer.start(rackup, env: env("DRAIN_SECRET" => "s3cret"))
     drain = @puma.url("/logs").sub("http://", "http://drain:s3cret@")
@@ -73,7 +60,7 @@ RSpec.describe "router_metrics drain endpoint (Puma, real broker)" do
     client.close
     @puma.stop
 
-    messages = read_topic
+    messages = read_messages(kafka, topic)
     expect(messages.map(&:value).sort).to eq(lines.sort)
     messages.each { |m| expect(m.key).to eq(RouterMetrics::Logplex.parse_message(m.value).hostname) }
     by_app = messages.group_by(&:key)
@@ -94,7 +81,7 @@ RSpec.describe "router_metrics drain endpoint (Puma, real broker)" do
     expect(statuses).to all(eq(202))
     @puma.stop
 
-    expect(read_topic.map(&:value).sort).to eq(batches.flat_map(&:lines).sort)
+    expect(read_messages(kafka, topic).map(&:value).sort).to eq(batches.flat_map(&:lines).sort)
   ensure
     redis_server&.stop
   end

@@ -50,23 +50,18 @@ fn configure_sasl(
             )
             .map_err(to_ruby)?,
         ),
-        "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
-            let m = if mechanism == "SCRAM-SHA-256" {
-                ScramMechanism::Sha256
-            } else {
-                ScramMechanism::Sha512
-            };
-            SaslConfig::Scram(
+        "OAUTHBEARER" => SaslConfig::OAuthBearer(Arc::new(TokenSource::new())),
+        name => match ScramMechanism::from_name(name) {
+            Some(m) => SaslConfig::Scram(
                 ScramCredentials::new(
                     m,
                     username.unwrap_or_default(),
                     password.unwrap_or_default(),
                 )
                 .map_err(to_ruby)?,
-            )
-        }
-        "OAUTHBEARER" => SaslConfig::OAuthBearer(Arc::new(TokenSource::new())),
-        _ => return Err(invalid("sasl", "unknown SASL mechanism")),
+            ),
+            None => return Err(invalid("sasl", "unknown SASL mechanism")),
+        },
     };
     handle
         .sasl

@@ -2,16 +2,14 @@
 
 module KafkaRs
   module CLI
-    # Where the `kafka_rs` command and the example apps find the cluster: the one place that
-    # reads `--brokers`, `KAFKA_BROKERS` and `KAFKA_URL` (the first one set wins; default
-    # 127.0.0.1:9092). Each is a comma-separated list of `host:port`, `host` (port 9092) or
+    # Where the `kafka_rs` command and the example apps find the cluster: `--brokers`,
+    # `KAFKA_BROKERS` or `KAFKA_URL` (the first one set wins; default 127.0.0.1:9092). The Rails
+    # layer reads `KAFKA_URL` on its own, with its certificates (Configuration#client_options). Each is a comma-separated list of `host:port`, `host` (port 9092) or
     # `kafka://host:port` entries, as hosting platforms set `KAFKA_URL`.
     #
     # `kafka+ssl://` entries ask for TLS: {#tls?} says so, and the caller refuses until the TLS
-    # client settings are wired in here.
-    #
-    # (When the app's `config/kafka_rs.yml` is read by the Rails layer, this is where its
-    # brokers come in, after the environment variables.)
+    # client settings are wired in here (issue 10: take them, and the app's
+    # `config/kafka_rs.yml`, from KafkaRs.config).
     class SeedBrokers
       DEFAULT = "127.0.0.1:9092"
       DEFAULT_PORT = 9092

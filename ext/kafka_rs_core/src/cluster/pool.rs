@@ -46,14 +46,18 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The delay before attempt `failures + 1`, jittered by ±20%.
-    pub fn delay(&self, failures: u32) -> Duration {
-        let exp = self
-            .initial
+    /// The delay before attempt `failures + 1`: `initial`, doubling with each failure, up to
+    /// `max`.
+    pub fn exponential(&self, failures: u32) -> Duration {
+        self.initial
             .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-            .min(self.max);
+            .min(self.max)
+    }
+
+    /// [`exponential`](Self::exponential), jittered by ±20%.
+    pub fn delay(&self, failures: u32) -> Duration {
         let jitter = 0.8 + 0.4 * pseudo_random_unit();
-        exp.mul_f64(jitter)
+        self.exponential(failures).mul_f64(jitter)
     }
 }
 
@@ -105,9 +109,14 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether the connection's SASL session is about to end.
+    fn due(&self) -> bool {
+        self.retire_at.is_some_and(|at| Instant::now() >= at)
+    }
+
     /// The connection, if it is alive and not due for retirement.
     fn usable(&self) -> Option<&Arc<BrokerConnection>> {
-        let due = self.retire_at.is_some_and(|at| Instant::now() >= at);
+        let due = self.due();
         self.conn.as_ref().filter(|c| c.is_alive() && !due)
     }
 }
@@ -260,7 +269,7 @@ impl BrokerPool {
             let Ok(mut slot) = slot.try_lock() else {
                 continue;
             };
-            let due = slot.retire_at.is_some_and(|at| Instant::now() >= at);
+            let due = slot.due();
             let stale = match &slot.conn {
                 Some(c) => {
                     let idle = c.idle_for();

@@ -285,26 +285,29 @@ impl TlsConfig {
         })
     }
 
-    /// Runs the TLS handshake over a connected socket. `host` is the broker's host as configured
-    /// (SNI and the name the certificate must carry). On failure, the error (an `InvalidInput`
-    /// one if `host` cannot be a TLS server name) and what the handshake showed, for
-    /// [`classify`].
+    /// The TLS server name of `host` (for SNI and the certificate check); a host that cannot
+    /// be one is a final TLS error of `broker`.
+    pub fn server_name(broker: &str, host: &str) -> Result<ServerName<'static>> {
+        ServerName::try_from(host.to_owned()).map_err(|e| Error::Tls {
+            broker: Some(broker.to_owned()),
+            failure: TlsFailure::Handshake,
+            message: format!("{host:?} is not a valid TLS server name: {e}"),
+        })
+    }
+
+    /// Runs the TLS handshake over a connected socket, for `name` (see [`server_name`]). On
+    /// failure, the error and what the handshake showed, for [`classify`].
+    ///
+    /// [`server_name`]: Self::server_name
     pub async fn handshake(
         &self,
         tcp: TcpStream,
-        host: &str,
+        name: ServerName<'static>,
     ) -> std::result::Result<(TlsStream<TcpStream>, HandshakeFacts), (io::Error, HandshakeFacts)>
     {
         let mut facts = HandshakeFacts {
             client_certificate: self.client_certificate,
             certificate_requested: false,
-        };
-        let name = match ServerName::try_from(host.to_owned()) {
-            Ok(name) => name,
-            Err(e) => {
-                let message = format!("{host:?} is not a valid TLS server name: {e}");
-                return Err((io::Error::new(io::ErrorKind::InvalidInput, message), facts));
-            }
         };
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let (outcome, requested) = CERTIFICATE_REQUESTED

@@ -14,7 +14,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 use super::sockets::{self, SocketRegistration};
-use super::tls::{self, HandshakeFacts};
+use super::tls::{self, HandshakeFacts, TlsConfig};
 use super::{BrokerAddr, ConnectionConfig};
 use crate::error::{Error, Result};
 
@@ -54,7 +54,8 @@ pub async fn connect(
         let Some(tls) = &config.tls else {
             return Ok((Stream::Plain(tcp), registration));
         };
-        match tls.handshake(tcp, &addr.host).await {
+        let name = TlsConfig::server_name(&addr.to_string(), &addr.host)?;
+        match tls.handshake(tcp, name).await {
             Ok((stream, facts)) => Ok((Stream::Tls(Box::new(stream), facts), registration)),
             Err((e, facts)) => Err(handshake_error(addr, &e, facts)),
         }
@@ -81,14 +82,6 @@ fn handshake_error(addr: &BrokerAddr, e: &io::Error, facts: HandshakeFacts) -> E
     let broker = addr.to_string();
     if let Some(err) = tls::classify(e, &broker, facts) {
         return err;
-    }
-    if e.kind() == io::ErrorKind::InvalidInput {
-        // The host is no valid TLS server name (SNI, certificate check).
-        return Error::Tls {
-            broker: Some(broker),
-            failure: tls::TlsFailure::Handshake,
-            message: e.to_string(),
-        };
     }
     if matches!(
         e.kind(),

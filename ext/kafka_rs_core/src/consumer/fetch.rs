@@ -377,20 +377,13 @@ fn partition_outcomes(
         .collect();
     let marks: Vec<PartitionMarks> = match session {
         Some(s) => {
-            let answered: Vec<(String, i32, PartitionMarks)> = resp
-                .topics
+            let answered: Vec<Option<PartitionMarks>> = found
                 .iter()
-                .flat_map(|t| {
-                    t.partitions.iter().map(|p| {
-                        (
-                            t.topic.clone(),
-                            p.partition_index,
-                            PartitionMarks {
-                                high_watermark: p.high_watermark,
-                                last_stable_offset: p.last_stable_offset,
-                                log_start_offset: p.log_start_offset,
-                            },
-                        )
+                .map(|part| {
+                    part.map(|p| PartitionMarks {
+                        high_watermark: p.high_watermark,
+                        last_stable_offset: p.last_stable_offset,
+                        log_start_offset: p.log_start_offset,
                     })
                 })
                 .collect();

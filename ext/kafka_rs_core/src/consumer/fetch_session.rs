@@ -157,36 +157,22 @@ impl FetchSession {
         }
     }
 
-    /// The broker answered `plan` (made for `cursors`) with `session_id`; `answered` lists the
-    /// partitions the answer named, with their marks. Returns each cursor's marks: from the
-    /// answer, or (left out of an incremental answer) as last seen.
+    /// The broker answered `plan` (made by [`plan`](Self::plan) for `cursors`) with
+    /// `session_id`; `answered[i]` holds the marks the answer gave cursor `i`, `None` when it left
+    /// the partition out. Returns each cursor's marks: from the answer, or (left out of an
+    /// incremental answer) as last seen.
     pub fn answered(
         &mut self,
         plan: &SessionPlan,
         cursors: &[&PartitionCursor],
         max_bytes: i32,
         session_id: i32,
-        answered: &[(String, i32, PartitionMarks)],
+        answered: &[Option<PartitionMarks>],
     ) -> Vec<PartitionMarks> {
-        let marks_of = |topic: &str, partition: i32| {
-            answered
-                .iter()
-                .find(|(t, p, _)| *p == partition && t == topic)
-                .map(|(_, _, m)| *m)
-        };
         if plan.is_incremental() {
             self.counts.incremental += 1;
         } else {
             self.counts.full += 1;
-        }
-        if plan.session_epoch < 0 {
-            self.id = 0;
-            self.next_epoch = 0;
-            self.partitions.clear();
-            return cursors
-                .iter()
-                .map(|c| marks_of(&c.topic, c.partition).unwrap_or(PartitionMarks::UNKNOWN))
-                .collect();
         }
         if !plan.is_incremental() {
             self.partitions.clear();
@@ -195,12 +181,10 @@ impl FetchSession {
             self.partitions.remove(&(topic.clone(), *partition));
         }
         let mut out = Vec::with_capacity(cursors.len());
-        for c in cursors {
+        for (c, answer) in cursors.iter().zip(answered) {
             let key = (c.topic.clone(), c.partition);
             let last = self.partitions.get(&key).map(|p| p.marks);
-            let marks = marks_of(&c.topic, c.partition)
-                .or(last)
-                .unwrap_or(PartitionMarks::UNKNOWN);
+            let marks = answer.or(last).unwrap_or(PartitionMarks::UNKNOWN);
             self.partitions.insert(
                 key,
                 SessionPartition {
@@ -288,9 +272,15 @@ mod tests {
     ) -> (SessionPlan, Vec<i64>) {
         let cursors: Vec<&PartitionCursor> = cursors.iter().collect();
         let plan = s.plan(&cursors, 100);
-        let named: Vec<_> = named
+        // What the answer named, in cursor order.
+        let named: Vec<Option<PartitionMarks>> = cursors
             .iter()
-            .map(|(t, p, hw)| (t.to_string(), *p, marks(*hw)))
+            .map(|c| {
+                named
+                    .iter()
+                    .find(|(t, p, _)| *t == c.topic && *p == c.partition)
+                    .map(|(_, _, hw)| marks(*hw))
+            })
             .collect();
         let out = s.answered(&plan, &cursors, 100, session_id, &named);
         (plan, out.iter().map(|m| m.high_watermark).collect())
@@ -392,19 +382,6 @@ mod tests {
         let plan = s.plan(&[&cs[0]], 100);
         assert_eq!((plan.session_id, plan.session_epoch), (0, 0));
         assert_eq!(plan.send, vec![0]);
-    }
-
-    #[test]
-    fn sessionless_requests_keep_no_state() {
-        let mut s = FetchSession::new();
-        let cs = [cursor("a", 0, 10), cursor("b", 2, 3)];
-        let cs: Vec<&PartitionCursor> = cs.iter().collect();
-        let plan = SessionPlan::sessionless(cs.len());
-        assert_eq!((plan.session_id, plan.session_epoch), (0, -1));
-        let named = [("b".to_string(), 2, marks(8))];
-        let out = s.answered(&plan, &cs, 100, 0, &named);
-        assert_eq!(out, vec![PartitionMarks::UNKNOWN, marks(8)]);
-        assert_eq!(s.id(), 0);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::idempotence::{self, ProducerIdentity, SequenceVerdict};
 use super::pipeline::Shared;
 use crate::client::topic_from_snapshot;
 use crate::cluster::metadata::ClusterSnapshot;
+use crate::cluster::pool::Backoff;
 use crate::connection::messenger::{BrokerConnection, PendingResponse, WriteNotice};
 use crate::error::Error;
 use crate::error_code::ErrorCode;
@@ -262,9 +263,11 @@ fn leader_of(snap: &ClusterSnapshot, topic: &str, partition: i32) -> Option<i32>
 /// (KIP-580). A message waiting for a topic to grow, with unlimited retries, then costs one
 /// metadata request a second rather than ten.
 fn lookup_backoff(base: Duration, attempts: u32) -> Duration {
-    let cap = base.max(Duration::from_secs(1));
-    base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
-        .min(cap)
+    Backoff {
+        initial: base,
+        max: base.max(Duration::from_secs(1)),
+    }
+    .exponential(attempts)
 }
 
 /// Looks `topic` up in the background (creating it where allowed), unless a lookup is running.

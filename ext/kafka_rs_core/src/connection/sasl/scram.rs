@@ -41,16 +41,13 @@ pub enum ScramMechanism {
 }
 
 impl ScramMechanism {
-    /// ruby-kafka's `sasl_scram_mechanism` values: `"sha256"`, `"sha512"`.
-    pub fn from_option(value: &str) -> Result<Self> {
-        match value {
-            "sha256" => Ok(ScramMechanism::Sha256),
-            "sha512" => Ok(ScramMechanism::Sha512),
-            other => Err(Error::invalid(
-                "sasl_scram_mechanism",
-                format!("{other:?} is not \"sha256\" or \"sha512\""),
-            )),
-        }
+    /// The mechanism of a SASL name (`"SCRAM-SHA-256"`, `"SCRAM-SHA-512"`): [`name`]'s inverse.
+    ///
+    /// [`name`]: Self::name
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ScramMechanism::Sha256, ScramMechanism::Sha512]
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 
     /// The SASL name sent in SaslHandshake.
@@ -553,16 +550,10 @@ mod tests {
 
     #[test]
     fn mechanism_options_and_credentials() {
-        assert_eq!(
-            ScramMechanism::from_option("sha256").unwrap().name(),
-            "SCRAM-SHA-256"
-        );
-        assert_eq!(
-            ScramMechanism::from_option("sha512").unwrap().name(),
-            "SCRAM-SHA-512"
-        );
-        let err = ScramMechanism::from_option("md5").unwrap_err().to_string();
-        assert!(err.contains("sasl_scram_mechanism"), "{err}");
+        for m in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+            assert_eq!(ScramMechanism::from_name(m.name()), Some(m));
+        }
+        assert_eq!(ScramMechanism::from_name("SCRAM-MD5"), None);
         let err = ScramCredentials::new(ScramMechanism::Sha256, "u", "")
             .unwrap_err()
             .to_string();
