@@ -112,6 +112,8 @@ module KafkaRs
       end
     end
 
+    register "consume", "run consumer classes in a worker process (the app loaded, TERM stops gracefully)",
+             require: "kafka_rs/cli/consume", class_name: "KafkaRs::CLI::Consume"
     register "topics", "list, create, delete and describe topics",
              require: "kafka_rs/cli/topics", class_name: "KafkaRs::CLI::Topics"
     register "groups", "list consumer groups with their state and members",

@@ -151,6 +151,18 @@ module KafkaRs
       Consumer.new(client: self, native_client: @native, group_id: group_id, **options)
     end
 
+    # @api private
+    # Makes an instance of a consumer class (made with `new`, no arguments) a member of `group_id`
+    # on this client: Consumer's own initialize, whatever the class's initialize does.
+    #
+    # @return [Consumer] the consumer
+    def attach_consumer(consumer, group_id:, **options)
+      check_open!
+      Consumer.instance_method(:initialize).bind_call(consumer, client: self, native_client: @native,
+                                                                group_id: group_id, **options)
+      consumer
+    end
+
     # A producer that sends in the background; see {AsyncProducer#initialize} for the options
     # (ruby-kafka's `async_producer` keywords, plus the buffered producer's).
     #

@@ -20,12 +20,20 @@ module KafkaRs
     ISOLATION_LEVELS = { read_committed: 1, read_uncommitted: 0 }.freeze
     ASSIGNORS = %w[range roundrobin cooperative-sticky].freeze
 
-    # @api private: use {Client#consumer}
-    def initialize(client:, native_client:, group_id:, session_timeout: 30, rebalance_timeout: 60,
+    # @api private: use {Client#consumer} or {KafkaRs.consumer}. A consumer class's instance
+    # (see consumer_class.rb) is made with `new` and no arguments, and joins its group when it
+    # runs ({#run}, or `kafka_rs consume`), which calls this method again with a client.
+    def initialize(client: nil, native_client: nil, group_id: nil, session_timeout: 30, rebalance_timeout: 60,
                    heartbeat_interval: 10, offset_commit_interval: 10, offset_commit_threshold: 0,
                    offset_retention_time: nil, fetcher_max_queue_size: 100, refresh_topic_interval: 0,
                    assignment_strategy: nil, group_instance_id: nil, isolation_level: :read_committed,
                    interceptors: [])
+      if client.nil?
+        raise ArgumentError, "use KafkaRs::Client#consumer or KafkaRs.consumer to make a consumer" if instance_of?(Consumer)
+
+        return # a consumer class's instance, not attached to a client yet
+      end
+
       Validation.string!(group_id, "group_id")
       raise ArgumentError, "group_id must not be empty" if group_id.empty?
 
@@ -119,69 +127,21 @@ module KafkaRs
     #
     # @raise [ProcessingError] when the block raised (the original is its `cause`); the offsets
     #   of the messages processed before it are committed, that message's is not
-    def each_message(min_bytes: 1, max_bytes: 10_485_760, max_wait_time: 1, automatically_mark_as_processed: true)
-      raise ArgumentError, "each_message needs a block" unless block_given?
+    def each_message(min_bytes: 1, max_bytes: 10_485_760, max_wait_time: 1, automatically_mark_as_processed: true,
+                     &block)
+      raise ArgumentError, "each_message needs a block" unless block
 
-      consume(min_bytes, max_bytes, max_wait_time) do |batch|
-        tp = [batch.topic, batch.partition]
-        instrument = Instrumenter.listening?("process_message.consumer")
-        # The bookkeeping (position, mark, poll deadline, due commits) is done every 16
-        # messages and when the batch ends, for the last message processed, never for one
-        # whose block raised: per message it cost more than the rest of the loop.
-        done = nil
-        pending = 0
-        begin
-          batch.messages.each do |message|
-            message = intercept(message) unless @interceptors.empty?
-            @current = message
-            begin
-              if instrument
-                payload = { client_id: @client.client_id, group_id: @group_id, topic: message.topic,
-                            partition: message.partition,
-                            offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
-                            key: message.key, value: message.value, create_time: message.create_time }
-                Instrumenter.instrument("process_message.consumer", payload) { yield message }
-              else
-                yield message
-              end
-            rescue StandardError => e
-              raise ProcessingError.new(message.topic, message.partition, message.offset), cause: e
-            ensure
-              @current = nil
-            end
-            done = message
-            pending += 1
-            if pending == 16
-              processed(tp, done, pending, automatically_mark_as_processed)
-              pending = 0
-              progress
-            end
-            # Paused or sought from the block: the rest of this batch is not this partition's next.
-            break if @stop_requested || @moved.include?(tp)
-          end
-        ensure
-          processed(tp, done, pending, automatically_mark_as_processed) if pending.positive?
-        end
-        progress
-      end
+      consume_messages(min_bytes, max_bytes, max_wait_time, automatically_mark_as_processed, RAISE_PROCESSING_ERROR,
+                       &block)
     end
 
     # Yields the messages of one partition from one fetch at a time, as a {FetchedBatch}.
-    def each_batch(min_bytes: 1, max_bytes: 10_485_760, max_wait_time: 1, automatically_mark_as_processed: true)
-      raise ArgumentError, "each_batch needs a block" unless block_given?
+    def each_batch(min_bytes: 1, max_bytes: 10_485_760, max_wait_time: 1, automatically_mark_as_processed: true,
+                   &block)
+      raise ArgumentError, "each_batch needs a block" unless block
 
-      consume(min_bytes, max_bytes, max_wait_time) do |batch|
-        next if batch.empty?
-
-        begin
-          yield batch
-        rescue StandardError => e
-          raise ProcessingError.new(batch.topic, batch.partition, batch.first_offset), cause: e
-        end
-        @positions[[batch.topic, batch.partition]] = batch.last_offset + 1
-        mark_message_as_processed(batch.messages.last) if automatically_mark_as_processed
-        progress
-      end
+      consume_batches(min_bytes, max_bytes, max_wait_time, automatically_mark_as_processed, RAISE_PROCESSING_ERROR,
+                      &block)
     end
 
     # Counts `message` (and every earlier message of its partition) as processed: its offset + 1
@@ -205,12 +165,10 @@ module KafkaRs
     def pause(topic, partition, timeout: nil, max_timeout: nil, exponential_backoff: false)
       Validation.positive_number!(timeout, "timeout") unless timeout.nil?
       Validation.positive_number!(max_timeout, "max_timeout") unless max_timeout.nil?
-      @pauses ||= {}
       tp = [topic.to_s, Integer(partition)]
-      count = (@pauses.dig(tp, :count) || 0) + 1
+      count = (@pauses&.dig(tp, :count) || 0) + 1
       delay = timeout && (exponential_backoff ? timeout * (2**(count - 1)) : timeout)
       delay = [delay, max_timeout].min if delay && max_timeout
-      @pauses[tp] = { count: count, until: delay && monotonic + delay, since: monotonic }
       # Where the partition resumes: after the message being processed (it completes), else
       # after the last one processed of data already taken.
       position = if @current && @current.topic == tp[0] && @current.partition == tp[1]
@@ -218,8 +176,7 @@ module KafkaRs
                  else
                    @positions[tp]
                  end
-      @native.pause(tp[0], tp[1], position)
-      @moved << tp
+      pause_at(tp, position, delay, count)
       nil
     end
 
@@ -248,7 +205,7 @@ module KafkaRs
     # the member leaves the group. Safe from another thread and from a signal handler.
     def stop
       @stop_requested = true
-      @native.interrupt
+      @native&.interrupt
       nil
     end
 
@@ -322,6 +279,16 @@ module KafkaRs
       end
     end
 
+    # What {#each_message} and {#each_batch} do when the block raises: the loop ends with a
+    # {ProcessingError} (its cause the block's exception). A consumer class's error policy is
+    # another handler (consumer_class.rb). A handler gets the topic, partition and offset of the
+    # message (the batch's first) and the exception, and returns true (the message counts as
+    # processed: the loop goes on) or false (it does not: the handler paused the partition at
+    # it, and the rest of the batch is dropped), or raises.
+    RAISE_PROCESSING_ERROR = lambda do |topic, partition, offset, error|
+      raise ProcessingError.new(topic, partition, offset), cause: error
+    end
+
     private
 
     def monotonic
@@ -335,6 +302,79 @@ module KafkaRs
         @client.logger&.warn("kafka_rs") { "consumer interceptor #{interceptor.class} raised #{e.class}: #{e.message}" }
         m
       end
+    end
+
+    # The loop of {#each_message}: yields each message, counts it as processed when the block
+    # returns, hands an exception to `on_error` (see {RAISE_PROCESSING_ERROR}).
+    def consume_messages(min_bytes, max_bytes, max_wait_time, automatically_mark_as_processed, on_error)
+      consume(min_bytes, max_bytes, max_wait_time) do |batch|
+        tp = [batch.topic, batch.partition]
+        instrument = Instrumenter.listening?("process_message.consumer")
+        # The bookkeeping (position, mark, poll deadline, due commits) is done every 16
+        # messages and when the batch ends, for the last message processed, never for one
+        # whose block raised: per message it cost more than the rest of the loop.
+        done = nil
+        pending = 0
+        begin
+          batch.messages.each do |message|
+            message = intercept(message) unless @interceptors.empty?
+            @current = message
+            begin
+              if instrument
+                payload = { client_id: @client.client_id, group_id: @group_id, topic: message.topic,
+                            partition: message.partition,
+                            offset: message.offset, offset_lag: batch.highwater_mark_offset - message.offset - 1,
+                            key: message.key, value: message.value, create_time: message.create_time }
+                Instrumenter.instrument("process_message.consumer", payload) { yield message }
+              else
+                yield message
+              end
+            rescue StandardError => e
+              # Not processed: the handler paused the partition at it (or raised).
+              break unless on_error.call(message.topic, message.partition, message.offset, e)
+            ensure
+              @current = nil
+            end
+            done = message
+            pending += 1
+            if pending == 16
+              processed(tp, done, pending, automatically_mark_as_processed)
+              pending = 0
+              progress
+            end
+            # Paused or sought from the block: the rest of this batch is not this partition's next.
+            break if @stop_requested || @moved.include?(tp)
+          end
+        ensure
+          processed(tp, done, pending, automatically_mark_as_processed) if pending.positive?
+        end
+        progress
+      end
+    end
+
+    # The loop of {#each_batch}, with `on_error` as in {#consume_messages}.
+    def consume_batches(min_bytes, max_bytes, max_wait_time, automatically_mark_as_processed, on_error)
+      consume(min_bytes, max_bytes, max_wait_time) do |batch|
+        next if batch.empty?
+
+        begin
+          yield batch
+        rescue StandardError => e
+          next unless on_error.call(batch.topic, batch.partition, batch.first_offset, e)
+        end
+        @positions[[batch.topic, batch.partition]] = batch.last_offset + 1
+        mark_message_as_processed(batch.messages.last) if automatically_mark_as_processed
+        progress
+      end
+    end
+
+    # Pauses partition `tp` (for `delay` seconds, or until resumed when nil): it is read from
+    # `position` on resume. `count`: how many times in a row it was paused (for the backoff).
+    def pause_at(tp, position, delay, count = 1)
+      @pauses ||= {}
+      @pauses[tp] = { count: count, until: delay && monotonic + delay, since: monotonic }
+      @native.pause(tp[0], tp[1], position)
+      @moved << tp
     end
 
     # The consumer loop: polls the native consumer (which runs the group protocol and hands over

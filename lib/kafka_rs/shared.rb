@@ -142,13 +142,25 @@ module KafkaRs
     # @param group_id [String, nil] nil: the `consumer` setting's `group_id`
     # @return [Consumer]
     def consumer(group_id: nil, **options)
+      consumer_settings(group_id, options) do |group, settings|
+        client.consumer(group_id: group, **settings)
+      end
+    end
+
+    # @api private
+    # Yields a consumer's group id and keywords as {consumer} makes them (the `consumer` settings
+    # under `options`, the prefix on the group id) for the block to build the consumer, and gives
+    # that consumer the prefix on its subscriptions. Consumer classes join through it too.
+    #
+    # @return the consumer the block built
+    def consumer_settings(group_id, options)
       options = config.consumer_options.merge(options)
       default_group = options.delete(:group_id)
       group_id ||= default_group
       raise ArgumentError, "KafkaRs.consumer needs a group_id (or a group_id in the consumer settings)" if group_id.nil?
 
       prefix = topic_prefix
-      consumer = client.consumer(group_id: prefix ? prefix.apply(group_id) : group_id, **options)
+      consumer = yield(prefix ? prefix.apply(group_id) : group_id, options)
       if prefix
         consumer.extend(PrefixedSubscriptions)
         consumer.topic_prefix = prefix

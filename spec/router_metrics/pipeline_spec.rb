@@ -9,11 +9,13 @@ require "rbconfig"
 require "tmpdir"
 
 # The whole pipeline at small scale: load generator -> drain endpoint (Puma) -> router topic ->
-# two metrics workers (one SIGKILLed midway) -> Redis, checked against the plain Ruby reference.
+# two `kafka_rs consume` metrics workers (one SIGKILLed midway) and a replay worker -> Redis,
+# checked against the plain Ruby reference.
 RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)" do
   include IntegrationHelpers
 
-  WORKER = File.expand_path("../../examples/router_metrics/bin/metrics_worker", __dir__)
+  KAFKA_RS = File.expand_path("../../exe/kafka_rs", __dir__)
+  EXAMPLE_LIB = File.expand_path("../../examples/router_metrics/lib", __dir__)
   RACKUP = File.expand_path("../../examples/router_metrics/config.ru", __dir__)
 
   let(:kafka) { IntegrationHelpers.client }
@@ -50,12 +52,13 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     line && line[/\[([\d, ]*)\]$/, 1].split(",").map(&:to_i)
   end
 
-  def start_worker(name, topic, group, namespace)
+  def start_worker(name, consumer_class, topic, group, namespace)
     log = File.join(@logs, "#{name}.log")
-    env = { "KAFKA_BROKERS" => IntegrationHelpers::BROKER, "KAFKA_URL" => nil }
-    pid = Process.spawn(env, RbConfig.ruby, WORKER, "--topic", topic, "--group", group, "--redis-url",
-                        @redis_server.url, "--namespace", namespace, "--session-timeout", "6",
-                        "--client-id", name, out: log, err: log)
+    env = { "KAFKA_BROKERS" => IntegrationHelpers::BROKER, "KAFKA_URL" => nil, "REDIS_URL" => @redis_server.url,
+            "ROUTER_TOPIC" => topic, "METRICS_GROUP" => group, "METRICS_NAMESPACE" => namespace,
+            "REPLAY_GROUP" => "#{group}-replay", "REPLAY_NAMESPACE" => "#{namespace}-replay", "SESSION_TIMEOUT" => "6" }
+    pid = Process.spawn(env, RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), KAFKA_RS, "consume",
+                        "-I", EXAMPLE_LIB, "-r", "router_metrics/consumers", consumer_class, out: log, err: log)
     [pid, log]
   end
 
@@ -72,8 +75,10 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     @workers = {}
     logs = {}
     %w[worker-a worker-b].each do |name|
-      @workers[name], logs[name] = start_worker(name, topic, group, namespace)
+      @workers[name], logs[name] = start_worker(name, "RouterMetrics::MetricsConsumer", topic, group, namespace)
     end
+    @workers["replay"], logs["replay"] = start_worker("replay", "RouterMetrics::ReplayConsumer", topic, group, namespace)
+    replay = RouterMetrics::MetricsStore.new(@redis_server.client, namespace: "#{namespace}-replay")
     wait_for("both workers in the group") do
       description = kafka.describe_group(group)
       description.state == "Stable" && description.members.size == 2
@@ -114,7 +119,12 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     expect(marks.values.sum).to eq(produced)
     expect(last_assignment(logs["worker-b"], topic)).to eq([0, 1, 2, 3])
 
+    # The replay group read the same stream on its own: every line once.
+    wait_for("the replay group to count all #{produced} lines") { replay.counters["messages"] == produced }
+    expect(replay.counters).to include("requests" => requests.size)
+
     stop_process(@workers.delete("worker-b"), "TERM")
-    expect(File.read(logs["worker-b"])).to include("stopped:")
+    expect(File.read(logs["worker-b"])).to include("TERM: stopping", "stopped (clean)")
+    expect(kafka.fetch_group_offsets(group).fetch(topic).values.sum(&:offset)).to eq(produced)
   end
 end

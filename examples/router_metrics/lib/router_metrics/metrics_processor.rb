@@ -8,9 +8,6 @@ module RouterMetrics
   # into Redis through {MetricsStore#record} (idempotent per partition and offset), before the
   # consumer marks the batch processed. If Redis fails, the error propagates and nothing past the
   # batch is committed; a redelivery after a crash is recognised by the stored high-water mark.
-  #
-  # The consumer class of the worker command will delegate its `process_batch` here; until it
-  # exists, `bin/metrics_worker` drives it with a plain KafkaRs consumer.
   class MetricsProcessor
     attr_reader :store, :totals
 
