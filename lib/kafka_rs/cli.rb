@@ -28,8 +28,9 @@ module KafkaRs
 
     @commands = {}
     # Common options that may come before the command: name => takes a value.
-    LEADING_OPTIONS = { "--brokers" => true, "--config-file" => true, "--no-config-file" => false, "--environment" => true,
-                        "--ssl-ca-cert" => true, "--client-id" => true, "--json" => false }.freeze
+    LEADING_OPTIONS = { "--brokers" => true, "--config-file" => true, "--no-config-file" => false,
+                        "--environment" => true, "--ssl-ca-cert" => true, "--client-id" => true,
+                        "--json" => false }.freeze
 
     class << self
       # @param name [String] the subcommand

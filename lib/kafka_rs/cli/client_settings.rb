@@ -95,7 +95,7 @@ module KafkaRs
 
         begin
           config.load_yaml(@config_file, @environment, required: true)
-        rescue StandardError, ScriptError => e
+        rescue StandardError, SyntaxError => e
           detail = case e
                    when SystemCallError then "#{@config_file}: #{e.message.sub(/ @ .*/m, '')}"
                    when ArgumentError, TypeError then e.message
@@ -134,7 +134,9 @@ module KafkaRs
         seeds = client_options[:seed_brokers]
         seeds = seeds.join(",") if seeds.is_a?(Array)
         source = brokers_source
-        source ? "#{seeds} from #{source}" : "#{seeds} (the default: no --brokers, #{BROKERS_ENV}, config file or KAFKA_URL)"
+        return "#{seeds} from #{source}" if source
+
+        "#{seeds} (the default: no --brokers, #{BROKERS_ENV}, config file or KAFKA_URL)"
       end
 
       def inspect

@@ -110,6 +110,12 @@ module KafkaRs
         @client_settings ||= ClientSettings.new(**@cluster, env: env)
       end
 
+      # The `--environment` given, nil without one (a command that loads the app sets RAILS_ENV
+      # and RACK_ENV from it first; {#client_settings} picks the config file's section with it).
+      def environment_option
+        @cluster[:environment]
+      end
+
       # The client, built on first use from {#client_settings}, with the command's client id.
       def kafka
         @kafka ||= begin
