@@ -17,14 +17,20 @@ module KafkaRs
   #   CLI.register("consume", "run consumer classes in a worker process",
   #                require: "kafka_rs/cli/consume", class_name: "KafkaRs::CLI::Consume")
   #
-  # Exit status: 0 done, 1 failed (Kafka said no, could not connect, ...), 2 usage error.
+  # Where the cluster is: {CLI::ClientSettings} (--brokers, KAFKA_BROKERS, the app's
+  # config/kafka_rs.yml, KAFKA_URL).
+  #
+  # Exit status: 0 done, 1 failed (Kafka said no, could not connect, ...), 2 usage or
+  # configuration error (a wrong command line, a config file without the environment's section).
   module CLI
     # A command's registration: where its class lives.
     Entry = Struct.new(:name, :summary, :require_path, :class_name)
 
     @commands = {}
     # Common options that may come before the command: name => takes a value.
-    LEADING_OPTIONS = { "--brokers" => true, "--client-id" => true, "--json" => false }.freeze
+    LEADING_OPTIONS = { "--brokers" => true, "--config-file" => true, "--no-config-file" => false,
+                        "--environment" => true, "--ssl-ca-cert" => true, "--client-id" => true,
+                        "--json" => false }.freeze
 
     class << self
       # @param name [String] the subcommand
@@ -79,8 +85,19 @@ module KafkaRs
           Commands:
           #{lines.join("\n")}
 
-          Every command takes --brokers LIST (else KAFKA_BROKERS, else KAFKA_URL, else 127.0.0.1:9092),
-          --client-id ID, --json (machine-readable output) and --help.
+          Where the cluster is, first found wins:
+            --brokers LIST, else KAFKA_BROKERS     host:port,... or kafka+ssl://host:port,... (TLS)
+            the app's config file                  --config-file FILE, else config/kafka_rs.yml if there;
+                                                   its section --environment ENV, else RAILS_ENV, RACK_ENV,
+                                                   development (seed_brokers and the client's TLS and SASL
+                                                   settings, as KafkaRs.configure takes them; ERB first)
+            KAFKA_URL                              kafka:// or kafka+ssl:// URLs, with KAFKA_TRUSTED_CERT,
+                                                   KAFKA_CLIENT_CERT and KAFKA_CLIENT_CERT_KEY (PEM)
+            localhost:9092
+          TLS and SASL settings of the config file apply whichever gives the brokers; --no-config-file
+          skips the file, --ssl-ca-cert FILE adds a CA.
+
+          Every command also takes --client-id ID, --json (machine-readable output) and --help.
           kafka_rs --version prints the version.
         TEXT
       end

@@ -149,11 +149,17 @@ module KafkaRs
     #     producer:
     #       compression_codec: zstd
     #
-    # A missing section leaves the configuration as it is.
-    def load_yaml(path, environment)
+    # A missing section leaves the configuration as it is, or with `required: true` (the
+    # `kafka_rs` command's `--environment`) raises an ArgumentError naming the sections there are.
+    def load_yaml(path, environment, required: false)
       text = ERB.new(File.read(path)).result
       data = YAML.safe_load(text, permitted_classes: [Symbol], aliases: true, filename: path.to_s) || {}
       raise ArgumentError, "#{path}: expected a Hash of environments, got #{data.class}" unless data.is_a?(Hash)
+
+      if required && !data.key?(environment.to_s)
+        raise ArgumentError, "#{path} has no #{environment.to_s.inspect} section " \
+                             "(#{data.empty? ? 'it has none' : "it has #{data.keys.join(', ')}"})"
+      end
 
       section = data[environment.to_s]
       return self if section.nil?

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "support"
+require_relative "secure_support"
 require "open3"
 require "json"
 require "pty"
@@ -20,13 +21,18 @@ RSpec.describe "kafka_rs command" do
     kafka.close
   end
 
+  # The commands find the spec broker through KAFKA_BROKERS; nothing else of the spec's
+  # environment says where a cluster is.
   def env
-    { "KAFKA_BROKERS" => IntegrationHelpers::BROKER, "KAFKA_URL" => nil }
+    { "KAFKA_BROKERS" => IntegrationHelpers::BROKER, "KAFKA_URL" => nil, "RAILS_ENV" => nil, "RACK_ENV" => nil,
+      "KAFKA_TRUSTED_CERT" => nil, "KAFKA_CLIENT_CERT" => nil, "KAFKA_CLIENT_CERT_KEY" => nil }
   end
 
+  # @param with_env [Hash] changes to {#env}
+  # @param chdir [String] the directory the command runs in (where it looks for config/kafka_rs.yml)
   # @return [Array(String, String, Integer)] stdout, stderr, exit status
-  def cli(*args, stdin: "")
-    out, err, status = Open3.capture3(env, RbConfig.ruby, EXE, *args, stdin_data: stdin)
+  def cli(*args, stdin: "", with_env: {}, chdir: Dir.pwd)
+    out, err, status = Open3.capture3(env.merge(with_env), RbConfig.ruby, EXE, *args, stdin_data: stdin, chdir: chdir)
     [out, err, status.exitstatus]
   end
 
@@ -46,13 +52,18 @@ RSpec.describe "kafka_rs command" do
     it "lists the commands, documents each one, and refuses unknown ones" do
       out, err, status = cli("--help")
       expect([err, status]).to eq(["", 0])
-      expect(out).to include("Usage: kafka_rs COMMAND", "topics", "groups", "lag", "tail", "produce", "KAFKA_URL")
+      expect(out).to include("Usage: kafka_rs COMMAND", "topics", "groups", "lag", "tail", "produce")
+      expect(out).to include("Where the cluster is", "--brokers LIST, else KAFKA_BROKERS", "config/kafka_rs.yml",
+                             "--config-file FILE", "--environment ENV, else RAILS_ENV, RACK_ENV", "KAFKA_URL",
+                             "KAFKA_TRUSTED_CERT", "KAFKA_CLIENT_CERT_KEY", "kafka+ssl://", "--no-config-file",
+                             "--ssl-ca-cert FILE")
 
       %w[topics groups lag tail produce].each do |command|
         out, err, status = cli(command, "--help")
         expect([err, status]).to eq(["", 0])
         expect(out).to start_with("Usage: kafka_rs #{command}")
-        expect(out).to include("--brokers LIST", "--json")
+        expect(out).to include("--brokers LIST", "--config-file FILE", "--no-config-file", "--environment ENV",
+                               "--ssl-ca-cert FILE", "--json")
       end
       expect(cli("help", "tail").first).to include("--from-beginning", "--group G", "--format FORMAT", "--max-messages N")
 
@@ -250,6 +261,128 @@ RSpec.describe "kafka_rs command" do
       expect(status).to eq(1)
       expect(err).to include("#{group} not caught up after 1.0 s")
       expect(out).to include("#{group} (Dead): no committed offsets and no assigned partitions")
+    end
+  end
+
+  describe "where the cluster is" do
+    around do |example|
+      Dir.mktmpdir("cli-spec-app-") do |dir|
+        @app = dir
+        FileUtils.mkdir_p(File.join(dir, "config"))
+        example.run
+      end
+    end
+
+    def write_config(text, path = "config/kafka_rs.yml")
+      File.write(File.join(@app, path), text)
+    end
+
+    it "reads the brokers from the app's config/kafka_rs.yml section; --brokers and KAFKA_BROKERS override them" do
+      write_config(<<~YAML)
+        default: &default
+          connect_timeout: 2
+        test:
+          <<: *default
+          seed_brokers: <%= "kafka://#{IntegrationHelpers::BROKER}" %>
+        development:
+          <<: *default
+          seed_brokers: 127.0.0.1:1
+      YAML
+      in_app = { with_env: { "KAFKA_BROKERS" => nil }, chdir: @app }
+      name = fresh_name("cli-config")
+      out, err, status = cli("topics", "create", name, "--environment", "test", **in_app)
+      expect([out, err, status]).to eq(["created topic #{name} (1 partitions, replication factor 1)\n", "", 0])
+      expect(kafka.partitions_for(name)).to eq(1)
+      test_env = { with_env: { "KAFKA_BROKERS" => nil, "RAILS_ENV" => "test" }, chdir: @app }
+      expect(cli("topics", "describe", name, "--json", **test_env)[2]).to eq(0)
+
+      # RAILS_ENV unset: the development section, where nothing listens.
+      out, err, status = cli("topics", "describe", name, **in_app)
+      expect([out, status]).to eq(["", 1])
+      expect(err).to include("ConnectionError", "127.0.0.1:1",
+                             "(seed brokers 127.0.0.1:1 from config/kafka_rs.yml, section development)")
+
+      expect(cli("topics", "describe", name, "--brokers", IntegrationHelpers::BROKER, **in_app)[1..]).to eq(["", 0])
+      expect(cli("--brokers", IntegrationHelpers::BROKER, "topics", "describe", name, **in_app)[1..]).to eq(["", 0])
+      expect(cli("topics", "describe", name, chdir: @app)[1..]).to eq(["", 0]) # KAFKA_BROKERS
+      # --no-config-file: the default, localhost:9092 (the spec broker's address too).
+      expect(cli("--no-config-file", "topics", "describe", name, **in_app)[1..]).to eq(["", 0])
+    end
+
+    it "refuses an environment the file has no section for (status 2, naming it and those there are)" do
+      write_config("production:\n  seed_brokers: kafka.internal:9092\nstaging:\n  seed_brokers: s:9092\n")
+      out, err, status = cli("groups", "--environment", "prodution", chdir: @app)
+      expect([out, err, status])
+        .to eq(["", "kafka_rs: config/kafka_rs.yml has no \"prodution\" section (it has production, staging)\n", 2])
+      # RAILS_ENV unset: development; the file is read even when KAFKA_BROKERS gives the brokers.
+      expect(cli("groups", chdir: @app)[1..])
+        .to eq(["kafka_rs: config/kafka_rs.yml has no \"development\" section (it has production, staging)\n", 2])
+
+      write_config("test:\n  sead_brokers: x:9092\n", "other.yml")
+      out, err, status = cli("groups", "--config-file", File.join(@app, "other.yml"), "--environment", "test")
+      expect([out, status]).to eq(["", 2])
+      expect(err).to include("other.yml (test): unknown kafka_rs setting: sead_brokers")
+      expect(cli("groups", "--config-file", File.join(@app, "missing.yml"))[1..])
+        .to eq(["kafka_rs: #{File.join(@app, 'missing.yml')}: No such file or directory\n", 2])
+      expect(cli("groups", "--brokers", "http://k:1")[1..])
+        .to eq(["kafka_rs: cannot use the brokers http://k:1 from --brokers: invalid seed_brokers: \"http://k:1\" " \
+                "has unsupported scheme \"http\"\n", 2])
+    end
+
+    describe "over TLS and SASL (the secure broker)" do
+      it "connects with KAFKA_URL kafka+ssl:// and the hosted plan's certificate variables" do
+        hosted = SecureSupport.hosted_env.merge("KAFKA_BROKERS" => nil)
+        topic = "cli-tls-#{SecureRandom.hex(4)}"
+        out, err, status = cli("topics", "create", topic, with_env: hosted)
+        expect([out, err, status]).to eq(["created topic #{topic} (1 partitions, replication factor 1)\n", "", 0])
+        begin
+          expect(cli("produce", topic, stdin: "over tls\n", with_env: hosted)).to eq(["", "", 0])
+          expect(cli("tail", topic, "--from-beginning", "--max-messages", "1", with_env: hosted))
+            .to eq(["over tls\n", "", 0])
+
+          # The same URL without the trusted CA: the broker's certificate is refused.
+          out, err, status = cli("topics", "describe", topic, with_env: hosted.merge("KAFKA_TRUSTED_CERT" => nil))
+          expect([out, status]).to eq(["", 1])
+          expect(err).to include("SslError", "not signed by a trusted CA",
+                                 "(seed brokers #{hosted['KAFKA_URL']} from KAFKA_URL)")
+          expect(SecureSupport.leaked_secrets(err)).to eq([])
+        ensure
+          cli("topics", "delete", topic, with_env: hosted)
+        end
+      end
+
+      it "takes SASL and TLS settings from the config file, a CA from --ssl-ca-cert" do
+        write_config(<<~YAML)
+          production:
+            seed_brokers: kafka+ssl://#{SecureSupport.broker(:sasl_ssl)}
+            sasl_scram_username: #{SecureSupport.username}
+            sasl_scram_password: <%= ENV.fetch("SPEC_SASL_PASSWORD") %>
+            sasl_scram_mechanism: sha512
+        YAML
+        in_app = { with_env: { "KAFKA_BROKERS" => nil, "RAILS_ENV" => "production",
+                               "SPEC_SASL_PASSWORD" => SecureSupport.password }, chdir: @app }
+        topic = "cli-sasl-#{SecureRandom.hex(4)}"
+        ca = ["--ssl-ca-cert", SecureSupport.path("ca.pem")]
+        expect(cli("topics", "create", topic, *ca, **in_app)[1..]).to eq(["", 0])
+        begin
+          listed = JSON.parse(cli("topics", "--json", *ca, **in_app).first)
+          expect(listed.map { |t| t["name"] }).to include(topic)
+
+          # Without the CA the broker's certificate is not trusted; with a wrong password SASL fails.
+          _, err, status = cli("topics", **in_app)
+          expect(status).to eq(1)
+          seeds = "kafka+ssl://#{SecureSupport.broker(:sasl_ssl)}"
+          expect(err).to include("SslError", "not signed by a trusted CA",
+                                 "(seed brokers #{seeds} from config/kafka_rs.yml, section production)")
+          wrong = in_app.merge(with_env: in_app[:with_env].merge("SPEC_SASL_PASSWORD" => "wrong"))
+          _, err, status = cli("topics", *ca, **wrong)
+          expect(status).to eq(1)
+          expect(err).to include("SaslAuthenticationFailed", "SCRAM-SHA-512")
+          expect(SecureSupport.leaked_secrets(err)).to eq([])
+        ensure
+          cli("topics", "delete", topic, *ca, **in_app)
+        end
+      end
     end
   end
 end

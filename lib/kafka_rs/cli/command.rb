@@ -3,13 +3,17 @@
 require "json"
 require "optparse"
 require_relative "../../kafka_rs"
-require_relative "seed_brokers"
+require_relative "client_settings"
 require_relative "table"
 
 module KafkaRs
   module CLI
     # A wrong command line: the message and the command's usage go to stderr, exit status 2.
     class UsageError < StandardError; end
+
+    # Client keywords every command uses unless the config file sets them.
+    CLIENT_DEFAULTS = { connect_timeout: 5, socket_timeout: 10 }.freeze
+    DEFAULT_CLIENT_ID = "kafka_rs-cli"
 
     # The base of every `kafka_rs` subcommand. A subclass sets its usage with {.usage}, adds its
     # options in {#define_options}, and does its work in {#execute} (returning the exit status),
@@ -41,8 +45,9 @@ module KafkaRs
         @env = env
         @stdin = stdin
         @json = false
-        @brokers = nil
-        @client_id = "kafka_rs-cli"
+        @cluster = { brokers: nil, config_file: nil, environment: nil, ssl_ca_cert: nil }
+        @client_id = DEFAULT_CLIENT_ID
+        @client_settings = nil
         @kafka = nil
       end
 
@@ -60,13 +65,20 @@ module KafkaRs
         err.puts("Usage: #{self.class.usage.first}")
         err.puts("(kafka_rs #{command_name} --help for more)")
         2
+      rescue ConfigError => e
+        end_progress
+        err.puts("kafka_rs: #{e.message}")
+        2
       rescue Errno::EPIPE
         0 # the reader went away (kafka_rs tail ... | head)
       rescue Interrupt
         end_progress
         130
       rescue KafkaRs::Error, ArgumentError => e
-        err.puts("kafka_rs: #{e.class.name.sub(/\AKafkaRs::/, '')}: #{e.message}")
+        end_progress
+        message = "kafka_rs: #{e.class.name.sub(/\AKafkaRs::/, '')}: #{e.message}"
+        message += " (seed brokers #{@client_settings})" if e.is_a?(KafkaRs::ConnectionError) && @client_settings
+        err.puts(message)
         1
       ensure
         @kafka&.close
@@ -90,13 +102,29 @@ module KafkaRs
 
       private
 
-      # The client, built on first use from --brokers / KAFKA_BROKERS / KAFKA_URL.
+      # Where the cluster is: --brokers, KAFKA_BROKERS, the config file, KAFKA_URL (see
+      # {ClientSettings}).
+      #
+      # @return [ClientSettings]
+      def client_settings
+        @client_settings ||= ClientSettings.new(**@cluster, env: env)
+      end
+
+      # The `--environment` given, nil without one (a command that loads the app sets RAILS_ENV
+      # and RACK_ENV from it first; {#client_settings} picks the config file's section with it).
+      def environment_option
+        @cluster[:environment]
+      end
+
+      # The client, built on first use from {#client_settings}, with the command's client id.
       def kafka
         @kafka ||= begin
-          seeds = SeedBrokers.resolve(@brokers, env: env)
-          raise KafkaRs::Error, "#{seeds} asks for TLS, which this command cannot configure yet" if seeds.tls?
+          options = CLIENT_DEFAULTS.merge(client_settings.client_options, client_id: @client_id)
+          KafkaRs.new(**options)
+        rescue ArgumentError, TypeError, KafkaRs::Error => e
+          raise if e.is_a?(ConfigError)
 
-          KafkaRs.new(seeds.brokers, client_id: @client_id, connect_timeout: 5, socket_timeout: 10)
+          raise ConfigError, "cannot use the brokers #{client_settings}: #{e.message}"
         end
       end
 
@@ -136,10 +164,21 @@ module KafkaRs
           define_options(o)
           o.separator("")
           o.separator("Common options:")
-          o.on("--brokers LIST", "seed brokers, host:port,... (default: KAFKA_BROKERS, KAFKA_URL, 127.0.0.1:9092)") do |v|
-            @brokers = v
+          o.on("--brokers LIST", "seed brokers, host:port,... or kafka+ssl://host:port,... (TLS)",
+               "(default: KAFKA_BROKERS, else the config file's seed_brokers, else KAFKA_URL,",
+               "else localhost:9092)") do |v|
+            @cluster[:brokers] = v
           end
-          o.on("--client-id ID", "client id sent to the brokers (default kafka_rs-cli)") { |v| @client_id = v }
+          o.on("--config-file FILE", "the app's kafka_rs settings: seed_brokers, TLS, SASL, timeouts",
+               "(default: #{ClientSettings::DEFAULT_CONFIG_FILE} when it exists)") { |v| @cluster[:config_file] = v }
+          o.on("--no-config-file", "read no config file") { @cluster[:config_file] = false }
+          o.on("--environment ENV", "the config file's section (default: RAILS_ENV, RACK_ENV, development)") do |v|
+            @cluster[:environment] = v
+          end
+          o.on("--ssl-ca-cert FILE", "a PEM file of CA certificates to trust (turns TLS on)") do |v|
+            @cluster[:ssl_ca_cert] = v
+          end
+          o.on("--client-id ID", "client id sent to the brokers (default #{DEFAULT_CLIENT_ID})") { |v| @client_id = v }
           o.on("--json", "print JSON instead of a table") { @json = true }
           o.on("-h", "--help", "this help") do
             out.puts(o)

@@ -2,14 +2,12 @@
 
 module KafkaRs
   module CLI
-    # Where the `kafka_rs` command and the example apps find the cluster: `--brokers`,
-    # `KAFKA_BROKERS` or `KAFKA_URL` (the first one set wins; default 127.0.0.1:9092). The Rails
-    # layer reads `KAFKA_URL` on its own, with its certificates (Configuration#client_options). Each is a comma-separated list of `host:port`, `host` (port 9092) or
-    # `kafka://host:port` entries, as hosting platforms set `KAFKA_URL`.
-    #
-    # `kafka+ssl://` entries ask for TLS: {#tls?} says so, and the caller refuses until the TLS
-    # client settings are wired in here (issue 10: take them, and the app's
-    # `config/kafka_rs.yml`, from KafkaRs.config).
+    # Seed brokers from `--brokers`, `KAFKA_BROKERS` or `KAFKA_URL` (the first one set wins;
+    # default 127.0.0.1:9092), each a comma-separated list of `host:port`, `host` (port 9092) or
+    # `kafka://host:port` entries; `kafka+ssl://` entries make {#tls?} true, and the caller
+    # decides. Only examples/router_metrics/bin/metrics_worker still uses it: the `kafka_rs`
+    # commands and worker processes resolve the whole client (brokers, the app's config file,
+    # TLS, SASL) with {ClientSettings}. Delete this class with that script.
     class SeedBrokers
       DEFAULT = "127.0.0.1:9092"
       DEFAULT_PORT = 9092

@@ -34,8 +34,9 @@ module RouterMetrics
       @producer_lock = Mutex.new
     end
 
-    # The process's producer: built on first use, and again after fork (a child must not use
-    # the parent's). Later: KafkaRs.producer, the app's shared one.
+    # The process's producer (the factory's: DrainApp's is the app's shared KafkaRs.producer),
+    # taken on first use and again after fork (a child must not use the parent's), with this
+    # drain's delivery-failure callback.
     #
     # @return [KafkaRs::AsyncProducer]
     def producer

@@ -5,7 +5,7 @@ require "logger"
 require "rack/utils"
 require "sinatra/base"
 require "kafka_rs"
-require "kafka_rs/cli/seed_brokers"
+require "kafka_rs/cli/client_settings"
 require_relative "../router_metrics"
 require_relative "drain"
 require_relative "recent_ids"
@@ -25,25 +25,39 @@ module RouterMetrics
   #   (`https://drain:SECRET@host/logs`, which the platform sends as HTTP Basic auth)
   # - `DRAIN_REDIS_URL`: remember frame ids in Redis (needed with several Puma workers); else
   #   in each process's memory
-  # - brokers: `KAFKA_BROKERS` or `KAFKA_URL` (see {KafkaRs::CLI::SeedBrokers})
+  # - brokers: `KAFKA_BROKERS`, else `KAFKA_URL` with its certificate variables (`kafka+ssl://`
+  #   for TLS), else localhost:9092 (see {KafkaRs::CLI::ClientSettings} and KafkaRs::Configuration)
   # - `LOG_LEVEL` (default "info")
   class DrainApp < Sinatra::Base
     MAX_BODY = 4 * 1024 * 1024
     CONTENT_TYPE = "application/logplex-1"
 
-    # The process's producer, built on first use and again in each forked worker. This is the
-    # one place to switch to the app's shared producer (KafkaRs.producer) once it exists.
-    def self.build_producer(logger)
-      seeds = KafkaRs::CLI::SeedBrokers.resolve
-      raise ArgumentError, "#{seeds}: TLS is not configured for the drain yet" if seeds.tls?
+    # The shared producer's settings: a queue deep enough for bursts of batches, retries
+    # through a broker's restart.
+    PRODUCER = { delivery_interval: 0.02, max_queue_size: 200_000, max_buffer_size: 2000, max_retries: 10,
+                 retry_backoff: 0.5 }.freeze
 
-      kafka = KafkaRs.new(seeds.brokers, client_id: "router-drain", logger: logger)
-      kafka.async_producer(delivery_interval: 0.02, max_queue_size: 200_000, max_buffer_size: 2000,
-                           max_retries: 10, retry_backoff: 0.5)
+    # The app's kafka_rs settings (what a Rails app puts in config/kafka_rs.yml and an
+    # initializer): the brokers as the `kafka_rs` command finds them, without a config file.
+    def self.configure_kafka(logger, env = ENV)
+      settings = KafkaRs::CLI::ClientSettings.new(config_file: false, env: env)
+      KafkaRs.configure do |c|
+        settings.apply_overrides(c)
+        c.client_id = "router-drain"
+        c.logger = logger
+        c.producer = PRODUCER
+      end
+    end
+
+    # The process's producer: the app's shared one, KafkaRs.producer (built anew in each forked
+    # Puma worker).
+    def self.build_producer
+      KafkaRs.producer
     end
 
     def self.build_drain(env = ENV)
       logger = Logger.new($stderr, progname: "router-drain", level: env.fetch("LOG_LEVEL", "info"))
+      configure_kafka(logger, env)
       recent_ids = if env["DRAIN_REDIS_URL"].to_s.empty?
                      RecentIds.new
                    else
@@ -51,7 +65,7 @@ module RouterMetrics
                      RedisRecentIds.new(Redis.new(url: env["DRAIN_REDIS_URL"]))
                    end
       Drain.new(topic: env.fetch("ROUTER_TOPIC", "router"), recent_ids: recent_ids, logger: logger,
-                producer_factory: -> { build_producer(logger) })
+                producer_factory: -> { build_producer })
     end
 
     configure do
