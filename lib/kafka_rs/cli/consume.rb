@@ -12,8 +12,10 @@ module KafkaRs
         Runs consumer classes (subclasses of KafkaRs::Consumer) in this process, each in its
         consumer group; start more processes to share the partitions. Loads the app first:
         --require FILE (repeatable), else ./config/environment.rb when there is one (a Rails
-        app, with its config/kafka_rs.yml and initializers). Without class names, runs every
-        consumer class the app defined.
+        app, with its config/kafka_rs.yml and initializers), in --environment ENV (sets
+        RAILS_ENV, RACK_ENV and APP_ENV). Without class names, runs every consumer class the
+        app defined. The cluster: the app's settings (KafkaRs.configure, config/kafka_rs.yml,
+        KAFKA_URL), with --brokers or KAFKA_BROKERS over them.
 
         Signals: TERM or INT stops gracefully (the message in progress finishes, offsets are
         committed, the groups are left); a second one, or --timeout seconds, exits at once.
@@ -27,7 +29,6 @@ module KafkaRs
         @includes = []
         @concurrency = 1
         @timeout = 25
-        @environment = nil
       end
 
       def define_options(o)
@@ -38,7 +39,6 @@ module KafkaRs
 
           @concurrency = v
         end
-        o.on("-e", "--environment ENV", "RAILS_ENV / RACK_ENV / APP_ENV to load the app in") { |v| @environment = v }
         o.on("-t", "--timeout SECONDS", Float, "longest graceful stop (default 25)") do |v|
           raise UsageError, "--timeout must be positive" unless v.positive?
 
@@ -51,9 +51,13 @@ module KafkaRs
         classes = names.empty? ? KafkaRs::Consumer.consumer_classes.reject { |k| k.subscriptions.empty? } : names.map { |n| consumer_class(n) }
         raise UsageError, "no consumer classes: name them, or --require the file that defines them" if classes.empty?
 
-        # --brokers, else KAFKA_BROKERS, over the app's own settings (config/kafka_rs.yml, KAFKA_URL).
-        brokers = @brokers || env["KAFKA_BROKERS"]
-        KafkaRs.configure { |c| c.seed_brokers = brokers } if brokers && !brokers.strip.empty?
+        # The app's settings (a Rails app's Railtie read config/kafka_rs.yml; a plain app's file
+        # is read here), then --brokers / KAFKA_BROKERS / --ssl-ca-cert over them.
+        rails = defined?(Rails.application) && Rails.application
+        KafkaRs.configure do |c|
+          client_settings.load_file(c) unless rails
+          client_settings.apply_overrides(c)
+        end
         out.sync = true if out.respond_to?(:sync=)
         logger = Logger.new(out, progname: "kafka_rs")
         logger.formatter = proc do |severity, time, _prog, message|
@@ -66,9 +70,8 @@ module KafkaRs
       private
 
       def load_app
-        if @environment
-          %w[RAILS_ENV RACK_ENV APP_ENV].each { |k| ENV[k] = @environment }
-        end
+        # --environment (a common option) names the environment the app loads in.
+        %w[RAILS_ENV RACK_ENV APP_ENV].each { |k| ENV[k] = environment_option } if environment_option
         @includes.each { |dir| $LOAD_PATH.unshift(File.expand_path(dir)) }
         files = @requires.map { |r| File.directory?(r) ? File.join(r, "config", "environment.rb") : r }
         files = ["config/environment.rb"] if files.empty? && File.file?("config/environment.rb")
