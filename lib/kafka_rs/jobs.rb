@@ -52,7 +52,7 @@ module KafkaRs
     # Header of a job enqueued with a wait: when it is due, in milliseconds since the epoch.
     SCHEDULED_AT_HEADER = "scheduled_at_ms"
     # Thread variable holding the delivery handles of jobs enqueued by the job {perform} runs.
-    ENQUEUED = :kafka_rs_jobs_enqueued
+    ENQUEUED_HANDLES = :kafka_rs_jobs_enqueued
 
     # A message a job topic should not hold: no value, not JSON, not a serialized job, a job
     # class this process does not know, a bad header. Raised by {perform}; never retried into
@@ -147,7 +147,7 @@ module KafkaRs
         headers = { JOB_CLASS_HEADER => job.class.name }
         headers[SCHEDULED_AT_HEADER] = (scheduled_at.to_f * 1000).round.to_s if scheduled_at
         value = JSON.generate(job.serialize)
-        handles = Thread.current.thread_variable_get(ENQUEUED)
+        handles = Thread.current.thread_variable_get(ENQUEUED_HANDLES)
         if handles
           handles << KafkaRs.produce_async(value, topic: topic, key: key, headers: headers)
         else
@@ -183,14 +183,14 @@ module KafkaRs
         end
 
         handles = []
-        outer = Thread.current.thread_variable_get(ENQUEUED)
-        Thread.current.thread_variable_set(ENQUEUED, handles)
+        outer = Thread.current.thread_variable_get(ENQUEUED_HANDLES)
+        Thread.current.thread_variable_set(ENQUEUED_HANDLES, handles)
         begin
           ActiveJob::Base.execute(
             data.merge("provider_job_id" => "#{message.topic}/#{message.partition}@#{message.offset}")
           )
         ensure
-          Thread.current.thread_variable_set(ENQUEUED, outer)
+          Thread.current.thread_variable_set(ENQUEUED_HANDLES, outer)
         end
         handles.each(&:wait)
         Performed.new(data["job_class"], data["job_id"])
