@@ -224,7 +224,9 @@ module KafkaRs
       def due_at(message)
         ms = message.headers[SCHEDULED_AT_HEADER]
         return nil if ms.nil?
-        raise InvalidMessage, "#{where(message)}: bad #{SCHEDULED_AT_HEADER} header #{ms.inspect}" unless ms.match?(/\A\d+\z/)
+        unless ms.match?(/\A\d+\z/)
+          raise InvalidMessage, "#{where(message)}: bad #{SCHEDULED_AT_HEADER} header #{ms.inspect}"
+        end
 
         ms = Integer(ms, 10)
         Time.at(ms / 1000, ms % 1000, :millisecond)
@@ -287,7 +289,9 @@ module KafkaRs
       def self.from_argument(job_class, spec)
         case spec
         when Integer
-          raise ArgumentError, "#{job_class.name}.kafka_key #{spec}: an argument position is 0 or more" if spec.negative?
+          if spec.negative?
+            raise ArgumentError, "#{job_class.name}.kafka_key #{spec}: an argument position is 0 or more"
+          end
 
           new("kafka_key #{spec}") do |job|
             if spec >= job.arguments.size

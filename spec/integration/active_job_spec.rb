@@ -103,6 +103,7 @@ RSpec.describe "ActiveJob on kafka_rs", :integration do
 
   before { ActiveJobSpec.performed.clear }
   after do
+    KafkaRs.reset! # first: a producer delivering at shutdown would create a deleted topic again
     created.each { |t| kafka.delete_topic(t) rescue nil } # rubocop:disable Style/RescueModifier
     kafka.close
   end
@@ -258,8 +259,10 @@ RSpec.describe "ActiveJob on kafka_rs", :integration do
       job_class = Class.new(ActiveJobSpec::ApplicationJob) { def self.name = "BadJob" }
       expect { job_class.kafka_key }.to raise_error(ArgumentError, /BadJob.kafka_key takes .*: none was given/)
       expect { job_class.kafka_key(0) { 1 } }.to raise_error(ArgumentError, /BadJob.kafka_key takes .*: not both/)
-      expect { job_class.kafka_key(-1) }.to raise_error(ArgumentError, /BadJob.kafka_key -1: an argument position is 0 or more/)
-      expect { job_class.kafka_key(1.5) }.to raise_error(ArgumentError, /takes an argument position \(Integer\) or a key name .*got 1.5/)
+      expect { job_class.kafka_key(-1) }
+        .to raise_error(ArgumentError, /BadJob.kafka_key -1: an argument position is 0 or more/)
+      expect { job_class.kafka_key(1.5) }
+        .to raise_error(ArgumentError, /takes an argument position \(Integer\) or a key name .*got 1.5/)
       expect(job_class.kafka_key_rule).to be_nil
     end
 
@@ -334,7 +337,8 @@ RSpec.describe "ActiveJob on kafka_rs", :integration do
       expect(ActiveJobSpec.performed).to be_empty
 
       # No flush: perform waited until the retry was delivered.
-      retried = read_messages(kafka, KafkaRs::Jobs.topic(queue)).reject { |m| m.offset == first.offset && m.partition == first.partition }
+      retried = read_messages(kafka, KafkaRs::Jobs.topic(queue))
+                .reject { |m| m.partition == first.partition && m.offset == first.offset }
       expect(retried.size).to eq(1)
       retry_message = retried.first
       expect(retry_message.key).to eq("acct-9")
