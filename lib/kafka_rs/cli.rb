@@ -131,6 +131,8 @@ module KafkaRs
 
     register "consume", "run consumer classes in a worker process (the app loaded, TERM stops gracefully)",
              require: "kafka_rs/cli/consume", class_name: "KafkaRs::CLI::Consume"
+    register "jobs", "run ActiveJob jobs from their queues' topics in a worker process",
+             require: "kafka_rs/cli/jobs", class_name: "KafkaRs::CLI::Jobs"
     register "topics", "list, create, delete and describe topics",
              require: "kafka_rs/cli/topics", class_name: "KafkaRs::CLI::Topics"
     register "groups", "list consumer groups with their state and members",

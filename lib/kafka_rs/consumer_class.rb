@@ -242,6 +242,23 @@ module KafkaRs
       nil
     end
 
+    # Raised by {#retry_later}: the message is read again later, without counting as a failure.
+    class Deferred < StandardError
+      attr_reader :wait
+
+      def initialize(wait)
+        @wait = wait
+        super("read again in #{wait} s")
+      end
+    end
+
+    # From `process`: the message is not processed now; its partition pauses at it for `seconds`
+    # and it is read again then (a job not due yet). Not a failure: no log line, no attempt
+    # counted, nothing marked. Only from `process` / `process_batch` under {#run}.
+    def retry_later(seconds)
+      raise Deferred, Validation.positive_number!(seconds, "seconds").to_f
+    end
+
     # @return [Logger] the class's logger, else the client's, else one on standard error
     def logger
       self.class.logger || @client&.logger || Consumer.fallback_logger
@@ -270,6 +287,11 @@ module KafkaRs
     # handler contract is {Consumer::RAISE_PROCESSING_ERROR}'s.
     def failed(policy, topic, partition, offset, error)
       tp = [topic, partition]
+      if error.is_a?(Deferred)
+        pause_at(tp, offset, error.wait)
+        return false
+      end
+
       action = policy[:action] == :retry_with_backoff ? :retry : policy[:action]
       attempt = (@failures[tp] || 0) + 1
       action = policy[:exhausted] if action == :retry && policy[:max_attempts] && attempt >= policy[:max_attempts]

@@ -48,8 +48,7 @@ module KafkaRs
 
       def execute(names)
         load_app
-        classes = names.empty? ? KafkaRs::Consumer.consumer_classes.reject { |k| k.subscriptions.empty? } : names.map { |n| consumer_class(n) }
-        raise UsageError, "no consumer classes: name them, or --require the file that defines them" if classes.empty?
+        classes = consumer_classes(names)
 
         # The app's settings (a Rails app's Railtie read config/kafka_rs.yml; a plain app's file
         # is read here), then --brokers / KAFKA_BROKERS / --ssl-ca-cert over them.
@@ -63,7 +62,7 @@ module KafkaRs
         logger.formatter = proc do |severity, time, _prog, message|
           "#{time.utc.strftime('%Y-%m-%dT%H:%M:%S.%LZ')} pid=#{Process.pid} #{severity}: #{message}\n"
         end
-        logger.info("kafka_rs #{KafkaRs::VERSION} consume: #{classes.map(&:name).join(', ')} x#{@concurrency}")
+        logger.info("kafka_rs #{KafkaRs::VERSION} #{command_name}: #{classes.map(&:name).join(', ')} x#{@concurrency}")
         KafkaRs::Worker.new(classes, concurrency: @concurrency, logger: logger, shutdown_timeout: @timeout).run
       end
 
@@ -87,6 +86,18 @@ module KafkaRs
         # A Rails app loads its classes lazily outside production: the consumer classes under
         # app/ are loaded here so that they can be named (and found without names).
         Rails.application.eager_load! if defined?(Rails.application) && Rails.application
+      end
+
+      # The classes named, else every consumer class the app defined.
+      def consumer_classes(names)
+        classes = if names.empty?
+                    KafkaRs::Consumer.consumer_classes.reject { |k| k.subscriptions.empty? }
+                  else
+                    names.map { |n| consumer_class(n) }
+                  end
+        raise UsageError, "no consumer classes: name them, or --require the file that defines them" if classes.empty?
+
+        classes
       end
 
       def consumer_class(name)
