@@ -124,6 +124,9 @@ module KafkaRs
           m.count("#{base}.messages", m[:message_count])
         end
       end,
+      "process_error.consumer" => lambda do |m|
+        m.increment("#{m.partition_path}.process_error.#{m[:action]}")
+      end,
       "fetch_batch.consumer" => lambda do |m|
         m.count("#{m.partition_path}.batch_size", m[:message_count])
         m.gauge("#{m.partition_path}.lag", m[:offset_lag])
