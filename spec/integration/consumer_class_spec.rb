@@ -10,8 +10,7 @@ require "stringio"
 RSpec.describe "consumer classes", :integration do
   include IntegrationHelpers
 
-  FAST = { session_timeout: 6, heartbeat_interval: 1, rebalance_timeout: 10, offset_commit_interval: 0.2 }.freeze
-
+  let(:fast) { { session_timeout: 6, heartbeat_interval: 1, rebalance_timeout: 10, offset_commit_interval: 0.2 } }
   let(:kafka) { IntegrationHelpers.client }
   let(:group) { "spec-class-#{SecureRandom.hex(4)}" }
   let(:log) { StringIO.new }
@@ -29,13 +28,13 @@ RSpec.describe "consumer classes", :integration do
     producer.deliver_messages
   end
 
-  # A consumer class in `group` reading `topic`, with the FAST settings, logging to `log`; the
+  # A consumer class in `group` reading `topic`, with the fast settings, logging to `log`; the
   # block defines its methods and policy.
   def consumer_class(topic, &body)
     klass = Class.new(KafkaRs::Consumer)
     klass.group_id(group)
     klass.subscribes_to(topic)
-    klass.consumer_options(**FAST)
+    klass.consumer_options(**fast)
     klass.logger = Logger.new(log)
     klass.class_eval(&body)
     klass
@@ -76,9 +75,10 @@ RSpec.describe "consumer classes", :integration do
     topic = new_topic(kafka, partitions: 2)
     produce(topic, 0 => %w[a0 a1 a2], 1 => %w[b0 b1])
     seen = []
+    options = fast
     klass = Class.new(KafkaRs::Consumer) do
       subscribes_to topic
-      consumer_options(**FAST)
+      consumer_options(**options)
       define_method(:process) { |m| seen << [m.partition, m.offset, m.value] }
     end
     namespace = "SpecClasses#{SecureRandom.hex(4)}"
