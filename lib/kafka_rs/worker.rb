@@ -52,6 +52,9 @@ module KafkaRs
     # @return [Integer] 0 after a graceful stop, 1 after a fatal error
     def run
       reader, writer = IO.pipe
+      # Consumer classes without a logger of their own log with the worker, while it runs.
+      class_logger = Consumer.logger
+      Consumer.logger = class_logger || @logger
       previous = trap_signals(writer)
       start_members
       status = supervise(reader)
@@ -59,6 +62,7 @@ module KafkaRs
       status
     ensure
       previous&.each { |signal, handler| trap(signal, handler) }
+      Consumer.logger = class_logger
       reader&.close
       writer&.close
     end
@@ -74,7 +78,6 @@ module KafkaRs
 
     def start_members
       @classes.each do |klass|
-        Consumer.logger ||= @logger
         @concurrency.times do |i|
           label = "#{klass.name}##{i + 1}"
           member = klass.new
