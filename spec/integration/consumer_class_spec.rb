@@ -40,15 +40,6 @@ RSpec.describe "consumer classes", :integration do
     klass
   end
 
-  def wait_for(what, timeout: 30)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until yield
-      raise "timed out waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.05
-    end
-  end
-
   # Runs `consumer` (attached to `kafka`) in a thread until the block is true, then stops it;
   # returns what run returned or raised (re-raised by Thread#value).
   def run_until(consumer, what, timeout: 30, &done)

@@ -45,16 +45,6 @@ RSpec.describe "kafka_rs jobs (worker process, real broker)" do
     FileUtils.rm_rf(@dir) if @dir
   end
 
-  def wait_for(what, timeout: 60)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until (value = yield)
-      raise "timed out after #{timeout} s waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.1
-    end
-    value
-  end
-
   it "runs the jobs of a queue with ActiveJob's retries and due times, skips what is not a job, stops on TERM" do
     @dir = Dir.mktmpdir("jobs-worker-spec-")
     job_file = File.join(@dir, "jobs.rb")
@@ -80,7 +70,7 @@ RSpec.describe "kafka_rs jobs (worker process, real broker)" do
     WorkerSpecJob.set(queue: queue, wait: 1).perform_later("u3", "later")
     expect(KafkaRs.producer.flush(timeout: 30)).to be(true)
 
-    lines = wait_for("four jobs run") do
+    lines = wait_for("four jobs run", timeout: 60) do
       l = File.exist?(out) ? File.readlines(out, chomp: true) : []
       l if l.size >= 4
     end
@@ -88,7 +78,7 @@ RSpec.describe "kafka_rs jobs (worker process, real broker)" do
     # One user's jobs on one partition, in the order enqueued.
     expect(lines.grep(/\Au1 /)).to eq(["u1 one 1", "u1 two 1"])
     # 4 jobs, the retry of the flaky one, and the message that is not a job: all committed.
-    wait_for("the offsets committed") do
+    wait_for("the offsets committed", timeout: 60) do
       kafka.fetch_group_offsets(group).fetch(@topic, {}).values.sum(&:offset) == 6
     end
 

@@ -46,4 +46,18 @@ module IntegrationHelpers
   def read_all(kafka, topic)
     read_messages(kafka, topic).map(&:value)
   end
+
+  # Waits until the block returns a truthy value (returned), at most `timeout` seconds; the
+  # error names `what`, and `detail` (a Proc) adds what helps (a worker's log).
+  def wait_for(what, timeout: 30, detail: nil)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    until (value = yield)
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        raise "timed out after #{timeout} s waiting for #{what}#{"; #{detail.call}" if detail}"
+      end
+
+      sleep 0.05
+    end
+    value
+  end
 end

@@ -101,13 +101,8 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
     File.exist?(out) ? File.readlines(out, chomp: true) : []
   end
 
-  def wait_for(what, timeout: 30)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until yield
-      raise "timed out waiting for #{what}; the worker's log:\n#{log}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.05
-    end
+  def wait_for(what, timeout: 30, &block)
+    super(what, timeout: timeout, detail: -> { "the worker's log:\n#{log}" }, &block)
   end
 
   def committed(group_id)

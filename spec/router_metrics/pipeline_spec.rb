@@ -36,16 +36,6 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     nil
   end
 
-  def wait_for(what, timeout: 60)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until (value = yield)
-      raise "timed out after #{timeout} s waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.1
-    end
-    value
-  end
-
   # The partitions of the worker's latest "assigned" log line.
   def last_assignment(log, topic)
     line = File.readlines(log).grep(/ assigned #{Regexp.escape(topic)} /).last
@@ -79,7 +69,7 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     end
     @workers["replay"], logs["replay"] = start_worker("replay", "RouterMetrics::ReplayConsumer", topic, group, namespace)
     replay = RouterMetrics::MetricsStore.new(@redis_server.client, namespace: "#{namespace}-replay")
-    wait_for("both workers in the group") do
+    wait_for("both workers in the group", timeout: 60) do
       description = kafka.describe_group(group)
       description.state == "Stable" && description.members.size == 2
     end
@@ -91,9 +81,9 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
                                            generator: generator, rate: 4000, batch_size: 40)
     first = runner.run(batches: 15)
     # Once worker-a has counted some of its partitions' lines, kill it: no commit, no leave.
-    owned = wait_for("worker-a's assignment") { last_assignment(logs["worker-a"], topic) }
+    owned = wait_for("worker-a's assignment", timeout: 60) { last_assignment(logs["worker-a"], topic) }
     expect(owned.size).to eq(2)
-    wait_for("worker-a to count") { owned.any? { |p| store.high_water_mark(topic, p).to_i.positive? } }
+    wait_for("worker-a to count", timeout: 60) { owned.any? { |p| store.high_water_mark(topic, p).to_i.positive? } }
     stop_process(@workers.delete("worker-a"), "KILL")
     second = runner.run(batches: 15)
 
@@ -120,7 +110,7 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     expect(last_assignment(logs["worker-b"], topic)).to eq([0, 1, 2, 3])
 
     # The replay group read the same stream on its own: every line once.
-    wait_for("the replay group to count all #{produced} lines") { replay.counters["messages"] == produced }
+    wait_for("the replay group to count all #{produced} lines", timeout: 60) { replay.counters["messages"] == produced }
     expect(replay.counters).to include("requests" => requests.size)
 
     stop_process(@workers.delete("worker-b"), "TERM")

@@ -24,17 +24,23 @@ module RouterMetrics
     def self.redis
       Redis.new(url: ENV.fetch("REDIS_URL") { raise KeyError, "REDIS_URL is not set (the Redis the metrics go to)" })
     end
+
+    # What both groups' classes declare alike: the topic from the start, fast failure detection
+    # (the demo kills a worker), commits every second, and Redis failures retried.
+    def self.declare(klass, group:)
+      klass.subscribes_to ENV.fetch("ROUTER_TOPIC", "router"), start_from_beginning: true
+      klass.group_id group
+      klass.consumer_options session_timeout: session_timeout, heartbeat_interval: session_timeout / 5,
+                             offset_commit_interval: 1
+      klass.on_error :retry_with_backoff, backoff: 0.5, max_backoff: 10
+    end
   end
 
   # The `metrics` group: aggregates each batch into Redis ({MetricsProcessor}); idempotent
   # under redelivery (the store's high-water mark per partition), so a batch read again after
   # a crash is not counted twice. If Redis fails, the partition is paused and retried.
   class MetricsConsumer < KafkaRs::Consumer
-    subscribes_to ENV.fetch("ROUTER_TOPIC", "router"), start_from_beginning: true
-    group_id ENV.fetch("METRICS_GROUP", "metrics")
-    consumer_options session_timeout: Consumers.session_timeout, heartbeat_interval: Consumers.session_timeout / 5,
-                     offset_commit_interval: 1
-    on_error :retry_with_backoff, backoff: 0.5, max_backoff: 10
+    Consumers.declare(self, group: ENV.fetch("METRICS_GROUP", "metrics"))
 
     def process_batch(batch)
       processor.process_batch(batch)
@@ -53,11 +59,7 @@ module RouterMetrics
   # staging (into its own namespace, with the same idempotent store); with REPLAY_BASE_URL it
   # re-issues each request not seen before as a GET of its path against that URL.
   class ReplayConsumer < KafkaRs::Consumer
-    subscribes_to ENV.fetch("ROUTER_TOPIC", "router"), start_from_beginning: true
-    group_id ENV.fetch("REPLAY_GROUP", "replay")
-    consumer_options session_timeout: Consumers.session_timeout, heartbeat_interval: Consumers.session_timeout / 5,
-                     offset_commit_interval: 1
-    on_error :retry_with_backoff, backoff: 0.5, max_backoff: 10
+    Consumers.declare(self, group: ENV.fetch("REPLAY_GROUP", "replay"))
 
     def process_batch(batch)
       base = ENV["REPLAY_BASE_URL"]
