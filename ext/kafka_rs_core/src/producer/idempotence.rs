@@ -45,6 +45,9 @@ pub struct Idempotence {
     pub bump_requested: bool,
     /// The broker refused a producer id for good: every message fails with this.
     pub fatal: Option<Error>,
+    /// The last retriable failure of InitProducerId since the last id: messages that time out
+    /// waiting for an id say why.
+    pub init_failure: Option<Error>,
 }
 
 impl Idempotence {
@@ -63,6 +66,15 @@ impl Idempotence {
     /// Whether the sender should ask a broker for a producer id.
     pub fn needs_producer_id(&self) -> bool {
         self.enabled && self.identity.is_none() && self.fatal.is_none()
+    }
+
+    /// Why messages wait, when they wait for a producer id that a broker has not given yet.
+    pub fn waiting_for_id(&self) -> Option<&Error> {
+        if self.needs_producer_id() {
+            self.init_failure.as_ref()
+        } else {
+            None
+        }
     }
 
     /// Applies a requested bump (the caller checked that nothing is in flight): the next epoch,
@@ -120,6 +132,34 @@ pub fn verdict(code: ErrorCode, base: i32, expected: i32) -> SequenceVerdict {
         | ErrorCode::UNKNOWN_PRODUCER_ID
         | ErrorCode::INVALID_PRODUCER_EPOCH => SequenceVerdict::Bump,
         _ => SequenceVerdict::Other,
+    }
+}
+
+/// What the sender does after an InitProducerId attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitVerdict {
+    /// Ask again after a backoff.
+    Retry,
+    /// No message waits for the id: stop asking; the next message starts again.
+    Stop,
+    /// Every message fails with the error, now and later ([`Idempotence::fatal`]).
+    Fail,
+}
+
+/// Decides what follows a failed InitProducerId. Getting a producer id is set-up, not a send:
+/// `max_retries` (which counts a message's sends) does not apply, so a producer with no retries
+/// still gets its id from a broker that answers `COORDINATOR_LOAD_IN_PROGRESS` at first (every
+/// broker does after it starts, until the controller gave it a block of ids). Retriable
+/// failures are retried while messages wait; the delivery timeout ends the wait, as in the Java
+/// client. Anything else is final, and so is every failure once a close gave up on the
+/// messages (`abandoned`).
+pub fn after_init_failure(e: &Error, messages_waiting: bool, abandoned: bool) -> InitVerdict {
+    if !e.is_retriable() || abandoned {
+        InitVerdict::Fail
+    } else if messages_waiting {
+        InitVerdict::Retry
+    } else {
+        InitVerdict::Stop
     }
 }
 
@@ -189,6 +229,45 @@ mod tests {
         assert!(idem.bump());
         assert_eq!(idem.identity, None);
         assert!(idem.needs_producer_id());
+    }
+
+    #[test]
+    fn a_busy_broker_is_asked_again_while_messages_wait_whatever_their_retry_count() {
+        use InitVerdict::*;
+        for code in [
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode::NOT_COORDINATOR,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ErrorCode::CONCURRENT_TRANSACTIONS,
+        ] {
+            let e = Error::kafka(code, "InitProducerId");
+            assert_eq!(after_init_failure(&e, true, false), Retry, "{code:?}");
+            assert_eq!(after_init_failure(&e, false, false), Stop, "{code:?}");
+            assert_eq!(after_init_failure(&e, true, true), Fail, "{code:?}");
+        }
+        let unreachable = Error::NoBrokers("could not connect to any broker".into());
+        assert_eq!(after_init_failure(&unreachable, true, false), Retry);
+        let refused = Error::kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "InitProducerId");
+        assert_eq!(after_init_failure(&refused, true, false), Fail);
+        assert_eq!(after_init_failure(&refused, false, false), Fail);
+    }
+
+    #[test]
+    fn messages_waiting_for_an_id_are_told_the_last_failure() {
+        let mut idem = Idempotence::new(true);
+        assert!(idem.waiting_for_id().is_none(), "no attempt failed yet");
+        idem.init_failure = Some(Error::kafka(
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            "InitProducerId",
+        ));
+        let why = idem.waiting_for_id().map(|e| e.to_string());
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("COORDINATOR_LOAD_IN_PROGRESS")),
+            "{why:?}"
+        );
+        idem.identity = Some(ProducerIdentity { id: 1, epoch: 0 });
+        assert!(idem.waiting_for_id().is_none(), "the id came");
     }
 
     #[test]
