@@ -20,6 +20,7 @@
 
 use crate::error::Error;
 use crate::error_code::ErrorCode;
+use crate::log::Level;
 
 /// The producer id and epoch stamped on every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,18 @@ pub fn after_init_failure(e: &Error, messages_waiting: bool, abandoned: bool) ->
     }
 }
 
+/// How loudly a retried InitProducerId failure is logged: a broker answers
+/// `COORDINATOR_LOAD_IN_PROGRESS` until it has its first block of ids, which takes it a few
+/// milliseconds after a start, so the first few such answers are routine (info); anything else,
+/// or a broker that stays busy, is a warning.
+pub fn init_retry_level(e: &Error, failures: u32) -> Level {
+    if e.code() == Some(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS) && failures <= 3 {
+        Level::Info
+    } else {
+        Level::Warn
+    }
+}
+
 /// The error messages fail with when the broker refuses an idempotent producer id.
 pub fn refused(code: ErrorCode) -> Error {
     let hint = if code == ErrorCode::CLUSTER_AUTHORIZATION_FAILED {
@@ -250,6 +263,18 @@ mod tests {
         let refused = Error::kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "InitProducerId");
         assert_eq!(after_init_failure(&refused, true, false), Fail);
         assert_eq!(after_init_failure(&refused, false, false), Fail);
+    }
+
+    #[test]
+    fn a_starting_broker_is_routine_for_a_few_attempts_and_then_a_warning() {
+        let busy = Error::kafka(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, "InitProducerId");
+        assert_eq!(init_retry_level(&busy, 1), Level::Info);
+        assert_eq!(init_retry_level(&busy, 3), Level::Info);
+        assert_eq!(init_retry_level(&busy, 4), Level::Warn);
+        let moved = Error::kafka(ErrorCode::NOT_COORDINATOR, "InitProducerId");
+        assert_eq!(init_retry_level(&moved, 1), Level::Warn);
+        let unreachable = Error::NoBrokers("could not connect to any broker".into());
+        assert_eq!(init_retry_level(&unreachable, 1), Level::Warn);
     }
 
     #[test]

@@ -183,7 +183,8 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
             match idempotence::after_init_failure(&e, waiting, abandoned) {
                 InitVerdict::Retry => {
                     let pause = backoff.exponential(failures);
-                    shared.client.events().log(Level::Warn, || {
+                    let level = idempotence::init_retry_level(&e, failures);
+                    shared.client.events().log(level, || {
                         format!(
                             "getting an idempotent producer id failed ({e}); retry {failures} \
                              in {} ms",
