@@ -2,7 +2,6 @@
 
 require_relative "support"
 require_relative "../support/failover_run"
-require "open3"
 
 # Runs against the three-broker cluster of `bin/kafka cluster-start` (ports from
 # KAFKA_CLUSTER_PORTS, default 9192-9194): tagged :cluster, so it runs only with
@@ -18,27 +17,18 @@ RSpec.describe "an idempotent producer and a just-restarted broker", :cluster do
   let(:restarted) { "127.0.0.1:#{FailoverRun.ports.fetch(node - 1)}" }
   let(:admin) { KafkaRs.new(FailoverRun.brokers, client_id: "kafka_rs-restarted-broker-spec") }
 
-  def bin_kafka(*args)
-    out, status = Open3.capture2e(FailoverRun::KAFKA_BIN, *args)
-    raise "bin/kafka #{args.join(' ')} failed:\n#{out}" unless status.success?
-
-    out
-  end
-
   after do
-    bin_kafka("cluster-node-start", node.to_s) # a no-op when it runs
+    FailoverRun.bin_kafka("cluster-node-start", node.to_s) # a no-op when it runs
     drop_topics(admin)
     admin.close
   end
 
   it "delivers the first message without retries (getting the producer id is not a send)" do
-    bin_kafka("cluster-node-stop", node.to_s)
-    bin_kafka("cluster-node-start", node.to_s)
+    FailoverRun.bin_kafka("cluster-node-stop", node.to_s)
+    FailoverRun.bin_kafka("cluster-node-start", node.to_s)
     # Made after the restart, so its leader is where it stays (no preferred-leader election
     # moves it under the producer).
-    topic = "restarted-#{SecureRandom.hex(4)}"
-    admin.create_topic(topic, num_partitions: 1, replication_factor: 3)
-    (@created_topics ||= []) << topic
+    topic = new_topic(admin, replication_factor: 3)
 
     kafka = KafkaRs.new([restarted], client_id: "kafka_rs-restarted-broker-spec")
     begin
