@@ -16,7 +16,9 @@ module KafkaRs
   # Idempotence is on by default with `required_acks: :all` (`idempotent: false` turns it off):
   # the producer gets a producer id and numbers each partition's records, so up to five batches
   # per partition can be in flight while order holds and a retry of a batch the broker already
-  # wrote is not written twice. Without it, one batch per partition is in flight.
+  # wrote is not written twice. Without it, one batch per partition is in flight. Getting the id
+  # is set-up, not a send: a broker not ready to give one yet is asked again whatever
+  # `max_retries` says, until `delivery_timeout`.
   #
   # When batches go out (ruby-kafka's triggers): `delivery_interval` seconds after a batch's
   # first message, when a partition has `delivery_threshold` messages (or `max_buffer_size`

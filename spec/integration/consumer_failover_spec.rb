@@ -3,7 +3,6 @@
 require_relative "consumer_process_support"
 require_relative "interop_support"
 require_relative "../support/failover_run"
-require "open3"
 
 # Runs against the three-broker cluster of `bin/kafka cluster-start` (ports from
 # KAFKA_CLUSTER_PORTS, default 9192-9194), not the single broker: tagged :cluster, so it runs only
@@ -24,13 +23,6 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
     kafka.close
   end
 
-  def bin_kafka(*args)
-    out, status = Open3.capture2e(FailoverRun::KAFKA_BIN, *args)
-    raise "bin/kafka #{args.join(' ')} failed:\n#{out}" unless status.success?
-
-    out
-  end
-
   # The group's coordinator node (bin/kafka's node number = broker id) and the group's state,
   # from Kafka's kafka-consumer-groups tool (the gem has no public FindCoordinator call).
   def coordinator
@@ -45,7 +37,7 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
   def restart_killed_node
     return unless @killed
 
-    bin_kafka("cluster-node-start", @killed.to_s)
+    FailoverRun.bin_kafka("cluster-node-start", @killed.to_s)
     @killed = nil
   end
 
@@ -79,7 +71,7 @@ RSpec.describe "failover of a consumer group's coordinator", :cluster do
     end
     wait_until("the member processes the first messages", timeout: 20) { member.processed.size >= 300 }
     before_kill = member.processed.size
-    bin_kafka("cluster-node-kill", node.to_s)
+    FailoverRun.bin_kafka("cluster-node-kill", node.to_s)
     @killed = node
     t_kill = ConsumerProcesses.now
     sleep 3

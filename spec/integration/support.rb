@@ -12,9 +12,9 @@ module IntegrationHelpers
     KafkaRs.new([BROKER], client_id: "kafka_rs-spec")
   end
 
-  def new_topic(kafka, partitions: 1)
+  def new_topic(kafka, partitions: 1, replication_factor: 1)
     name = "spec-#{SecureRandom.hex(4)}"
-    kafka.create_topic(name, num_partitions: partitions)
+    kafka.create_topic(name, num_partitions: partitions, replication_factor: replication_factor)
     (@created_topics ||= []) << name
     name
   end

@@ -72,6 +72,15 @@ class FailoverRun
     ports.map { |p| "127.0.0.1:#{p}" }
   end
 
+  # Runs `bin/kafka args` (cluster-node-kill, cluster-node-start, ...); returns its output,
+  # raises with it when it fails.
+  def self.bin_kafka(*args)
+    out, status = Open3.capture2e(KAFKA_BIN, *args)
+    raise "bin/kafka #{args.join(' ')} failed:\n#{out}" unless status.success?
+
+    out
+  end
+
   def initialize(messages:, partitions: 6, keys: 60, rate: nil, kill_at: 0.3, down_time: 3.0, value_bytes: 100,
                  chunk: 500, max_queue_size: 20_000, idempotent: true, logger: nil, progress: nil)
     @messages = messages
@@ -156,10 +165,7 @@ class FailoverRun
   end
 
   def bin_kafka(*args)
-    out, status = Open3.capture2e(KAFKA_BIN, *args)
-    raise "bin/kafka #{args.join(' ')} failed:\n#{out}" unless status.success?
-
-    note out.strip
+    note FailoverRun.bin_kafka(*args).strip
   end
 
   # Kills `victim` once the producer signals, then restarts it after `down_time`.

@@ -19,6 +19,7 @@
 //! carried no request for the idle limit.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,20 @@ pub enum Lane {
     Group(u64),
 }
 
+/// Ids of [`Lane::Prefetch`] and [`Lane::Group`] lanes, unique in the process.
+static NEXT_LANE_ID: AtomicU64 = AtomicU64::new(1);
+
 impl Lane {
+    /// A prefetch lane no other prefetcher shares.
+    pub fn own_prefetch() -> Lane {
+        Lane::Prefetch(NEXT_LANE_ID.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A group lane no other consumer shares.
+    pub fn own_group() -> Lane {
+        Lane::Group(NEXT_LANE_ID.fetch_add(1, Ordering::Relaxed))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Lane::General => "general",

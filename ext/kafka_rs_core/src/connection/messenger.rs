@@ -1043,77 +1043,57 @@ mod tests {
         }
     }
 
+    /// A stream that ends poisons the connection, whether the broker closed it between frames
+    /// or it broke mid-frame (half a response, then the end): the answered request keeps its
+    /// answer; the request whose answer was cut, the others in flight and those waiting for
+    /// room all get the same connection error, and later requests fail at once without being
+    /// written.
     #[tokio::test]
-    async fn a_closed_stream_fails_requests_in_flight_and_waiting() {
-        for pipe in PIPES {
-            let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
-            let mut tasks = Vec::new();
-            for _ in 0..4 {
-                tasks.push(start_request(&conn).await);
+    async fn a_stream_that_ends_poisons_every_waiter() {
+        for mid_frame in [false, true] {
+            for pipe in PIPES {
+                let case = format!("{pipe:?}, mid-frame: {mid_frame}");
+                let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
+                let mut tasks = Vec::new();
+                for _ in 0..4 {
+                    tasks.push(start_request(&conn).await);
+                }
+                assert_eq!(peer.next_id().await, 0);
+                assert_eq!(peer.next_id().await, 1);
+                peer.answer(1).await;
+                assert_eq!(peer.next_id().await, 2);
+                if mid_frame {
+                    let response = Peer::response(0, 20);
+                    peer.out
+                        .write_all(&response[..response.len() / 2])
+                        .await
+                        .unwrap();
+                }
+                peer.hang_up().await;
+                let outcomes: Vec<_> = futures_join(tasks).await;
+                assert_eq!(*outcomes[1].as_ref().unwrap(), 1, "{case}: answered first");
+                let errors: Vec<&Error> = [0, 2, 3]
+                    .iter()
+                    .map(|&i| outcomes[i].as_ref().unwrap_err())
+                    .collect();
+                assert!(
+                    matches!(errors[0], Error::Connection { .. }),
+                    "{case}: {}",
+                    errors[0]
+                );
+                let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                assert!(
+                    shown.iter().all(|e| *e == shown[0]),
+                    "{case}: one poison for all: {shown:?}"
+                );
+                assert!(!conn.is_alive(), "{case}");
+                assert_eq!(conn.pending(), pending(0, 0), "{case}");
+                let err = conn
+                    .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.to_string(), shown[0], "{case}");
             }
-            assert_eq!(peer.next_id().await, 0);
-            assert_eq!(peer.next_id().await, 1);
-            peer.hang_up().await;
-            for task in tasks {
-                let err = task.await.unwrap().unwrap_err();
-                assert!(matches!(err, Error::Connection { .. }), "{pipe:?}: {err}");
-            }
-            assert!(!conn.is_alive());
-            let err = conn
-                .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
-                .await
-                .unwrap_err();
-            assert!(matches!(err, Error::Connection { .. }), "{pipe:?}: {err}");
-        }
-    }
-
-    /// A stream that breaks mid-frame (half a response, then the end) poisons the connection:
-    /// the request whose answer was cut, the others in flight and those waiting for room all get
-    /// the same error, and later requests fail at once without being written.
-    #[tokio::test]
-    async fn a_stream_broken_mid_frame_poisons_every_waiter() {
-        for pipe in PIPES {
-            let (conn, mut peer) = connected(pipe, 2, Duration::from_secs(30)).await;
-            let mut tasks = Vec::new();
-            for _ in 0..4 {
-                tasks.push(start_request(&conn).await);
-            }
-            assert_eq!(peer.next_id().await, 0);
-            assert_eq!(peer.next_id().await, 1);
-            peer.answer(1).await;
-            assert_eq!(peer.next_id().await, 2);
-            let response = Peer::response(0, 20);
-            peer.out
-                .write_all(&response[..response.len() / 2])
-                .await
-                .unwrap();
-            peer.hang_up().await;
-            let outcomes: Vec<_> = futures_join(tasks).await;
-            assert_eq!(
-                *outcomes[1].as_ref().unwrap(),
-                1,
-                "answered before the break"
-            );
-            let errors: Vec<String> = [0, 2, 3]
-                .iter()
-                .map(|&i| outcomes[i].as_ref().unwrap_err().to_string())
-                .collect();
-            assert!(
-                errors.iter().all(|e| *e == errors[0]),
-                "{pipe:?}: one poison for all: {errors:?}"
-            );
-            assert!(
-                errors[0].contains("connection to"),
-                "{pipe:?}: {}",
-                errors[0]
-            );
-            assert!(!conn.is_alive());
-            assert_eq!(conn.pending(), pending(0, 0));
-            let err = conn
-                .request_at(&ApiVersionsRequest::default(), 0, Duration::ZERO)
-                .await
-                .unwrap_err();
-            assert_eq!(err.to_string(), errors[0], "{pipe:?}");
         }
     }
 

@@ -158,14 +158,12 @@ fn config_error(failure: TlsFailure, message: impl Into<String>) -> Error {
 pub struct TlsConfig {
     config: Arc<ClientConfig>,
     client_certificate: bool,
-    verify_hostname: bool,
 }
 
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
             .field("client_certificate", &self.client_certificate)
-            .field("verify_hostname", &self.verify_hostname)
             .finish_non_exhaustive()
     }
 }
@@ -281,7 +279,6 @@ impl TlsConfig {
         Ok(TlsConfig {
             config: Arc::new(config),
             client_certificate,
-            verify_hostname: options.verify_hostname,
         })
     }
 

@@ -7,7 +7,6 @@
 //! ([`Lane::Group`]): a JoinGroup parks there for up to the rebalance timeout.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,9 +27,6 @@ use crate::protocol::messages::offset_commit::{
 };
 use crate::protocol::messages::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic};
 use crate::protocol::messages::sync_group::{SyncGroupAssignment, SyncGroupRequest};
-
-/// Consumer ids for [`Lane::Group`], unique in the process.
-static NEXT_LANE: AtomicU64 = AtomicU64::new(1);
 
 /// A member of a JoinGroup answer (the leader gets every member).
 #[derive(Debug, Clone)]
@@ -106,7 +102,7 @@ impl Coordinator {
         Coordinator {
             client,
             group_id,
-            lane: Lane::Group(NEXT_LANE.fetch_add(1, Ordering::Relaxed)),
+            lane: Lane::own_group(),
             addr: Mutex::new(None),
         }
     }

@@ -311,28 +311,16 @@ async fn fetch_once(
     plan: &SessionPlan,
     opts: FetchOptions,
 ) -> Result<FetchResponse> {
-    let mut topics: Vec<FetchTopic<'_>> = Vec::new();
-    for &i in &plan.send {
+    let topics = by_topic(plan.send.iter().map(|&i| {
         let c = cursors[i];
         let fp = FetchPartition::new(c.partition, c.offset, opts.max_bytes);
-        match topics.iter_mut().find(|t| t.name == c.topic) {
-            Some(t) => t.partitions.push(fp),
-            None => topics.push(FetchTopic {
-                name: &c.topic,
-                partitions: vec![fp],
-            }),
-        }
-    }
-    let mut forgotten: Vec<FetchTopicPartitions<'_>> = Vec::new();
-    for (topic, partition) in &plan.forgotten {
-        match forgotten.iter_mut().find(|t| t.name == topic) {
-            Some(t) => t.partitions.push(*partition),
-            None => forgotten.push(FetchTopicPartitions {
-                name: topic,
-                partitions: vec![*partition],
-            }),
-        }
-    }
+        (c.topic.as_str(), fp)
+    }))
+    .map(|(name, partitions)| FetchTopic { name, partitions })
+    .collect();
+    let forgotten = by_topic(plan.forgotten.iter().map(|(t, p)| (t.as_str(), *p)))
+        .map(|(name, partitions)| FetchTopicPartitions { name, partitions })
+        .collect();
     let req = FetchRequest {
         max_wait_ms: opts.max_wait.as_millis().min(i32::MAX as u128) as i32,
         min_bytes: opts.min_bytes,
@@ -355,6 +343,21 @@ async fn fetch_once(
     let resp = conn.request_with_wait(&req, opts.max_wait).await;
     abandoned.disarm();
     resp
+}
+
+/// `(topic, item)` pairs grouped by topic: topics in the order they first appear, each topic's
+/// items in their order.
+fn by_topic<'a, T>(
+    pairs: impl IntoIterator<Item = (&'a str, T)>,
+) -> impl Iterator<Item = (&'a str, Vec<T>)> {
+    let mut out: Vec<(&'a str, Vec<T>)> = Vec::new();
+    for (topic, item) in pairs {
+        match out.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, items)) => items.push(item),
+            None => out.push((topic, vec![item])),
+        }
+    }
+    out.into_iter()
 }
 
 /// Each cursor's outcome from an answered fetch (and the session's bookkeeping of it).
@@ -454,5 +457,21 @@ impl Drop for CloseOnDrop<'_> {
         if let Some(conn) = self.0 {
             conn.close("a long-poll fetch was abandoned before its answer");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_group_by_topic_in_order_of_first_appearance() {
+        let grouped: Vec<_> =
+            by_topic([("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5)]).collect();
+        assert_eq!(
+            grouped,
+            vec![("b", vec![1, 3]), ("a", vec![2, 5]), ("c", vec![4])]
+        );
+        assert_eq!(by_topic(Vec::<(&str, i32)>::new()).count(), 0);
     }
 }

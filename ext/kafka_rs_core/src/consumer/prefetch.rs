@@ -44,9 +44,6 @@ use crate::protocol::records::decode::RecordBatches;
 
 pub type TopicPartition = (Arc<str>, i32);
 
-/// Prefetcher ids for [`Lane::Prefetch`], unique in the process.
-static NEXT_LANE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 /// The longest a fetch waits for data while another partition of the same leader has data
 /// waiting to be taken (that partition is fetched again only after this fetch returns).
 const SHORT_POLL: Duration = Duration::from_millis(10);
@@ -202,7 +199,7 @@ impl Prefetcher {
     pub fn new(client: Client, opts: PrefetchOptions) -> Prefetcher {
         let shared = Arc::new(Shared {
             client,
-            lane: Lane::Prefetch(NEXT_LANE.fetch_add(1, Ordering::Relaxed)),
+            lane: Lane::own_prefetch(),
             opts,
             state: Mutex::new(State::default()),
             wake: Notify::new(),

@@ -292,8 +292,32 @@ pub(crate) fn delivered(partition: i32, offset: i64) -> DeliveryResult {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
     use super::*;
     use crate::Error;
+
+    static TOPIC: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("t"));
+
+    /// The slots of `group` at `indexes` (an untracked group's slots are all at 0).
+    fn slots(group: &Arc<DeliveryGroup>, indexes: impl IntoIterator<Item = u32>) -> Vec<Slot> {
+        indexes
+            .into_iter()
+            .map(|index| Slot {
+                group: group.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    /// Messages of topic "t" being settled.
+    fn settling(partition: i32, records: &[ProduceRecord]) -> Settling<'_> {
+        Settling {
+            topic: &TOPIC,
+            partition,
+            records,
+        }
+    }
 
     #[tokio::test]
     async fn a_group_settles_each_message_once_and_wakes_waiters() {
@@ -303,18 +327,8 @@ mod tests {
             let group = group.clone();
             tokio::spawn(async move { group.wait(1).await.clone() })
         };
-        let slots: Vec<Slot> = (0..3)
-            .map(|index| Slot {
-                group: group.clone(),
-                index,
-            })
-            .collect();
-        let topic: Arc<str> = Arc::from("t");
-        let none = || Settling {
-            topic: &topic,
-            partition: 4,
-            records: &[],
-        };
+        let slots = slots(&group, 0..3);
+        let none = || settling(4, &[]);
         settle_all(none(), &slots[..2], |k| delivered(4, 10 + k as i64));
         assert_eq!(waiter.await.unwrap().unwrap().offset, 11);
         assert!(!group.is_settled());
@@ -331,13 +345,7 @@ mod tests {
     async fn a_reporting_group_reports_each_message_once_with_its_message() {
         let queue = ReportQueue::new();
         let group = DeliveryGroup::reporting(2, Some(queue.clone()));
-        let slots: Vec<Slot> = (0..2)
-            .map(|index| Slot {
-                group: group.clone(),
-                index,
-            })
-            .collect();
-        let topic: Arc<str> = Arc::from("t");
+        let slots = slots(&group, 0..2);
         let records: Vec<ProduceRecord> = (0..2)
             .map(|i| ProduceRecord {
                 key: Some(Bytes::from(format!("k{i}"))),
@@ -346,11 +354,7 @@ mod tests {
                 timestamp_ms: 100 + i,
             })
             .collect();
-        let what = || Settling {
-            topic: &topic,
-            partition: 3,
-            records: &records,
-        };
+        let what = || settling(3, &records);
         settle_all(what(), &slots, |k| {
             if k == 0 {
                 delivered(3, 7)
@@ -378,19 +382,8 @@ mod tests {
         let queue = ReportQueue::new();
         let group = DeliveryGroup::untracked(Some(queue.clone()));
         assert!(group.reports_to(Some(&queue)) && !group.reports_to(None));
-        let slots: Vec<Slot> = (0..3)
-            .map(|_| Slot {
-                group: group.clone(),
-                index: 0,
-            })
-            .collect();
-        let topic: Arc<str> = Arc::from("t");
-        let what = Settling {
-            topic: &topic,
-            partition: 1,
-            records: &[],
-        };
-        settle_all(what, &slots, |k| delivered(1, k as i64));
+        let slots = slots(&group, [0; 3]);
+        settle_all(settling(1, &[]), &slots, |k| delivered(1, k as i64));
         assert!(group.get(0).is_none() && group.is_settled());
         let offsets: Vec<i64> = queue
             .take(10, Duration::from_millis(10))
@@ -406,18 +399,8 @@ mod tests {
         let queue = ReportQueue::new();
         queue.set_failures_only(true);
         let group = DeliveryGroup::untracked(Some(queue.clone()));
-        let slots: Vec<Slot> = (0..3)
-            .map(|_| Slot {
-                group: group.clone(),
-                index: 0,
-            })
-            .collect();
-        let topic: Arc<str> = Arc::from("t");
-        let what = || Settling {
-            topic: &topic,
-            partition: 1,
-            records: &[],
-        };
+        let slots = slots(&group, [0; 3]);
+        let what = || settling(1, &[]);
         settle_all(what(), &slots, |k| {
             if k == 1 {
                 Err(Error::Closed)

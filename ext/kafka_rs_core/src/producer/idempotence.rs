@@ -20,6 +20,7 @@
 
 use crate::error::Error;
 use crate::error_code::ErrorCode;
+use crate::log::Level;
 
 /// The producer id and epoch stamped on every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct Idempotence {
     pub bump_requested: bool,
     /// The broker refused a producer id for good: every message fails with this.
     pub fatal: Option<Error>,
+    /// The last retriable failure of InitProducerId since the last id: messages that time out
+    /// waiting for an id say why.
+    pub init_failure: Option<Error>,
 }
 
 impl Idempotence {
@@ -63,6 +67,15 @@ impl Idempotence {
     /// Whether the sender should ask a broker for a producer id.
     pub fn needs_producer_id(&self) -> bool {
         self.enabled && self.identity.is_none() && self.fatal.is_none()
+    }
+
+    /// Why messages wait, when they wait for a producer id that a broker has not given yet.
+    pub fn waiting_for_id(&self) -> Option<&Error> {
+        if self.needs_producer_id() {
+            self.init_failure.as_ref()
+        } else {
+            None
+        }
     }
 
     /// Applies a requested bump (the caller checked that nothing is in flight): the next epoch,
@@ -120,6 +133,46 @@ pub fn verdict(code: ErrorCode, base: i32, expected: i32) -> SequenceVerdict {
         | ErrorCode::UNKNOWN_PRODUCER_ID
         | ErrorCode::INVALID_PRODUCER_EPOCH => SequenceVerdict::Bump,
         _ => SequenceVerdict::Other,
+    }
+}
+
+/// What the sender does after an InitProducerId attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitVerdict {
+    /// Ask again after a backoff.
+    Retry,
+    /// No message waits for the id: stop asking; the next message starts again.
+    Stop,
+    /// Every message fails with the error, now and later ([`Idempotence::fatal`]).
+    Fail,
+}
+
+/// Decides what follows a failed InitProducerId. Getting a producer id is set-up, not a send:
+/// `max_retries` (which counts a message's sends) does not apply, so a producer with no retries
+/// still gets its id from a broker that answers `COORDINATOR_LOAD_IN_PROGRESS` at first (every
+/// broker does after it starts, until the controller gave it a block of ids). Retriable
+/// failures are retried while messages wait; the delivery timeout ends the wait, as in the Java
+/// client. Anything else is final, and so is every failure once a close gave up on the
+/// messages (`abandoned`).
+pub fn after_init_failure(e: &Error, messages_waiting: bool, abandoned: bool) -> InitVerdict {
+    if !e.is_retriable() || abandoned {
+        InitVerdict::Fail
+    } else if messages_waiting {
+        InitVerdict::Retry
+    } else {
+        InitVerdict::Stop
+    }
+}
+
+/// How loudly a retried InitProducerId failure is logged: a broker answers
+/// `COORDINATOR_LOAD_IN_PROGRESS` until it has its first block of ids, which takes it a few
+/// milliseconds after a start, so the first few such answers are routine (info); anything else,
+/// or a broker that stays busy, is a warning.
+pub fn init_retry_level(e: &Error, failures: u32) -> Level {
+    if e.code() == Some(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS) && failures <= 3 {
+        Level::Info
+    } else {
+        Level::Warn
     }
 }
 
@@ -189,6 +242,57 @@ mod tests {
         assert!(idem.bump());
         assert_eq!(idem.identity, None);
         assert!(idem.needs_producer_id());
+    }
+
+    #[test]
+    fn a_busy_broker_is_asked_again_while_messages_wait_whatever_their_retry_count() {
+        use InitVerdict::*;
+        for code in [
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode::NOT_COORDINATOR,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ErrorCode::CONCURRENT_TRANSACTIONS,
+        ] {
+            let e = Error::kafka(code, "InitProducerId");
+            assert_eq!(after_init_failure(&e, true, false), Retry, "{code:?}");
+            assert_eq!(after_init_failure(&e, false, false), Stop, "{code:?}");
+            assert_eq!(after_init_failure(&e, true, true), Fail, "{code:?}");
+        }
+        let unreachable = Error::NoBrokers("could not connect to any broker".into());
+        assert_eq!(after_init_failure(&unreachable, true, false), Retry);
+        let refused = Error::kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "InitProducerId");
+        assert_eq!(after_init_failure(&refused, true, false), Fail);
+        assert_eq!(after_init_failure(&refused, false, false), Fail);
+    }
+
+    #[test]
+    fn a_starting_broker_is_routine_for_a_few_attempts_and_then_a_warning() {
+        let busy = Error::kafka(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, "InitProducerId");
+        assert_eq!(init_retry_level(&busy, 1), Level::Info);
+        assert_eq!(init_retry_level(&busy, 3), Level::Info);
+        assert_eq!(init_retry_level(&busy, 4), Level::Warn);
+        let moved = Error::kafka(ErrorCode::NOT_COORDINATOR, "InitProducerId");
+        assert_eq!(init_retry_level(&moved, 1), Level::Warn);
+        let unreachable = Error::NoBrokers("could not connect to any broker".into());
+        assert_eq!(init_retry_level(&unreachable, 1), Level::Warn);
+    }
+
+    #[test]
+    fn messages_waiting_for_an_id_are_told_the_last_failure() {
+        let mut idem = Idempotence::new(true);
+        assert!(idem.waiting_for_id().is_none(), "no attempt failed yet");
+        idem.init_failure = Some(Error::kafka(
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            "InitProducerId",
+        ));
+        let why = idem.waiting_for_id().map(|e| e.to_string());
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("COORDINATOR_LOAD_IN_PROGRESS")),
+            "{why:?}"
+        );
+        idem.identity = Some(ProducerIdentity { id: 1, epoch: 0 });
+        assert!(idem.waiting_for_id().is_none(), "the id came");
     }
 
     #[test]

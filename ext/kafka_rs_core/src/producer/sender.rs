@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::accumulator::{Batch, TopicState};
 use super::delivery::{delivered, settle_all};
-use super::idempotence::{self, ProducerIdentity, SequenceVerdict};
+use super::idempotence::{self, InitVerdict, ProducerIdentity, SequenceVerdict};
 use super::pipeline::Shared;
 use crate::client::topic_from_snapshot;
 use crate::cluster::metadata::ClusterSnapshot;
@@ -80,7 +80,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             want_producer_id = acc.idempotence.needs_producer_id();
             if let Some(deadline) = now.checked_sub(shared.opts.delivery_timeout) {
-                let why = delivery_timeout_error(shared.opts.delivery_timeout);
+                let why = delivery_timeout_error(
+                    shared.opts.delivery_timeout,
+                    acc.idempotence.waiting_for_id(),
+                );
                 add(&mut released, acc.expire(deadline, &why));
             }
             let (ready, next) = acc.drain(
@@ -134,24 +137,18 @@ pub(crate) fn far_future(now: Instant) -> Instant {
 }
 
 /// Asks any broker for an idempotent producer id (unless a request is running): retriable
-/// failures are retried after the backoff while messages wait; a refusal is final and fails
-/// every message ([`idempotence::refused`]).
+/// failures are retried with backoff while messages wait, whatever their retry count (the
+/// delivery timeout ends the wait); a refusal is final and fails every message
+/// ([`idempotence::after_init_failure`], [`idempotence::refused`]).
 fn start_init_producer_id(shared: &Arc<Shared>) {
     if shared.init_running.swap(true, Ordering::AcqRel) {
         return;
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        // At least 100 ms between attempts, as the Java client waits (a broker answers
-        // COORDINATOR_LOAD_IN_PROGRESS for a while after it starts).
-        let backoff = shared
-            .opts
-            .produce
-            .retry_backoff
-            .max(Duration::from_millis(100));
-        let mut attempts = 0u32;
+        let backoff = init_backoff(shared.opts.produce.retry_backoff);
+        let mut failures = 0u32;
         loop {
-            attempts += 1;
             // The transaction timeout means nothing without a transactional id.
             let req = InitProducerIdRequest::new(None, 60_000);
             let answer = match shared.client.any_broker().await {
@@ -165,7 +162,7 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
                 }),
                 code => Err(Error::kafka(code, "InitProducerId")),
             });
-            match outcome {
+            let e = match outcome {
                 Ok(identity) => {
                     shared.client.events().log(Level::Debug, || {
                         format!(
@@ -173,37 +170,35 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
                             identity.id, identity.epoch
                         )
                     });
-                    shared.lock().idempotence.identity = Some(identity);
+                    let mut acc = shared.lock();
+                    acc.idempotence.identity = Some(identity);
+                    acc.idempotence.init_failure = None;
                     break;
                 }
-                Err(e)
-                    if e.is_retriable()
-                        && !shared.opts.unlimited_retries
-                        && attempts > shared.opts.produce.max_retries =>
-                {
-                    // Out of retries: the messages waiting for an id fail; new ones try again.
-                    shared.client.events().log(Level::Error, || {
-                        format!("getting an idempotent producer id failed {attempts} times: {e}")
+                Err(e) => e,
+            };
+            failures += 1;
+            let waiting = shared.outstanding.load(Ordering::Acquire) > 0;
+            let abandoned = shared.abandoned.load(Ordering::Acquire);
+            match idempotence::after_init_failure(&e, waiting, abandoned) {
+                InitVerdict::Retry => {
+                    let pause = backoff.exponential(failures);
+                    let level = idempotence::init_retry_level(&e, failures);
+                    shared.client.events().log(level, || {
+                        format!(
+                            "getting an idempotent producer id failed ({e}); retry {failures} \
+                             in {} ms",
+                            pause.as_millis()
+                        )
                     });
-                    let released = shared.lock().expire(far_future(Instant::now()), &e);
-                    shared.release(released.0, released.1, released.0);
-                    break;
+                    shared.lock().idempotence.init_failure = Some(e);
+                    tokio::time::sleep(pause).await;
                 }
-                Err(e) if e.is_retriable() && !shared.abandoned.load(Ordering::Acquire) => {
-                    shared.client.events().log(Level::Warn, || {
-                        format!("getting an idempotent producer id failed ({e}); retrying")
-                    });
-                    if shared.closed.load(Ordering::Acquire)
-                        && shared.outstanding.load(Ordering::Acquire) == 0
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => {
+                InitVerdict::Stop => break,
+                InitVerdict::Fail => {
                     let fatal = match e.code() {
-                        Some(code) => idempotence::refused(code),
-                        None => e,
+                        Some(code) if !e.is_retriable() => idempotence::refused(code),
+                        _ => e,
                     };
                     shared
                         .client
@@ -219,16 +214,31 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
     });
 }
 
+/// The pause before InitProducerId attempt `failures + 1`: 100 ms at first (a just-started
+/// broker has its block of ids within milliseconds), doubling up to the retry backoff.
+fn init_backoff(retry_backoff: Duration) -> Backoff {
+    let first = Duration::from_millis(100);
+    Backoff {
+        initial: first,
+        max: retry_backoff.max(first),
+    }
+}
+
 fn add(total: &mut (usize, usize), settled: (usize, usize)) {
     total.0 += settled.0;
     total.1 += settled.1;
 }
 
-fn delivery_timeout_error(timeout: Duration) -> Error {
+/// The error of messages that passed the delivery timeout; `waiting_for_id`: why the producer
+/// still has no idempotent producer id, if it has none.
+fn delivery_timeout_error(timeout: Duration, waiting_for_id: Option<&Error>) -> Error {
+    let why = waiting_for_id.map_or(String::new(), |e| {
+        format!("; getting an idempotent producer id last failed: {e}")
+    });
     Error::kafka(
         ErrorCode::REQUEST_TIMED_OUT,
         format!(
-            "not delivered within the delivery timeout ({} ms)",
+            "not delivered within the delivery timeout ({} ms){why}",
             timeout.as_millis()
         ),
     )
@@ -710,6 +720,37 @@ mod tests {
         assert_eq!(
             lookup_backoff(Duration::from_secs(2), 5),
             Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn producer_id_requests_back_off_from_100_ms_doubling_up_to_the_retry_backoff() {
+        let ms = |base, failures| init_backoff(base).exponential(failures).as_millis();
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            [
+                ms(second, 1),
+                ms(second, 2),
+                ms(second, 4),
+                ms(second, 5),
+                ms(second, 30)
+            ],
+            [100, 200, 800, 1000, 1000]
+        );
+        assert_eq!(ms(Duration::ZERO, 3), 100, "never less than 100 ms");
+    }
+
+    #[test]
+    fn a_timeout_waiting_for_a_producer_id_says_why() {
+        let plain = delivery_timeout_error(Duration::from_secs(2), None);
+        assert_eq!(plain.code(), Some(ErrorCode::REQUEST_TIMED_OUT));
+        assert!(plain.to_string().contains("(2000 ms)"), "{plain}");
+        let busy = Error::kafka(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS, "InitProducerId");
+        let why = delivery_timeout_error(Duration::from_secs(2), Some(&busy));
+        assert_eq!(why.code(), Some(ErrorCode::REQUEST_TIMED_OUT));
+        assert!(
+            why.to_string().contains("COORDINATOR_LOAD_IN_PROGRESS"),
+            "{why}"
         );
     }
 

@@ -244,11 +244,10 @@ async fn run_exchange(
 /// `message` with every occurrence of the secret replaced by `[redacted]` (brokers do not quote
 /// credentials, but a message must never carry one whatever a broker sends).
 pub fn redact(message: &str, secret: &Secret) -> String {
-    let s = secret.expose();
-    if s.is_empty() || !message.contains(s) {
-        message.to_string()
-    } else {
-        message.replace(s, "[redacted]")
+    match secret.expose() {
+        // Replacing "" would put the marker between every two characters.
+        "" => message.to_string(),
+        s => message.replace(s, "[redacted]"),
     }
 }
 
@@ -261,6 +260,15 @@ mod tests {
     use super::*;
     use crate::connection::{BrokerAddr, ConnectionConfig};
     use crate::protocol::codec::{Reader, WireWrite};
+    use crate::protocol::messages::api_versions::{
+        ApiVersionEntry, ApiVersionsResponse, UNSUPPORTED_VERSION,
+    };
+    use crate::protocol::messages::sasl_authenticate::SaslAuthenticateResponse;
+    use crate::protocol::messages::sasl_handshake::SaslHandshakeResponse;
+    use crate::protocol::messages::test_support::{
+        encode_api_versions_response, encode_sasl_authenticate_response,
+        encode_sasl_handshake_response,
+    };
 
     /// A byte-level peer on a loopback socket (not a broker): it answers ApiVersions so that the
     /// connection negotiates SaslHandshake v1 and SaslAuthenticate v2, then answers each SASL
@@ -282,19 +290,9 @@ mod tests {
                     // Refuses the first version asked for (answering in the v0 layout, as
                     // brokers do), then lists the APIs at v0.
                     18 if version > 0 => {
-                        out.put_i16(35);
-                        out.put_i32(1);
-                        out.put_slice(&[0, 18, 0, 0, 0, 0]);
+                        out.put_slice(&api_versions_answer(UNSUPPORTED_VERSION, &[(18, 0)]));
                     }
-                    18 => {
-                        out.put_i16(0);
-                        out.put_i32(3);
-                        for (api, max) in [(17i16, 1i16), (18, 0), (36, 2)] {
-                            out.put_i16(api);
-                            out.put_i16(0);
-                            out.put_i16(max);
-                        }
-                    }
+                    18 => out.put_slice(&api_versions_answer(0, &[(17, 1), (18, 0), (36, 2)])),
                     _ => {
                         if key == 36 {
                             out.put_uvarint(0); // response header v1
@@ -327,14 +325,28 @@ mod tests {
         Some((key, version, id, r.into_rest()))
     }
 
+    /// An ApiVersions v0 answer listing `apis` as (key, max version), each from version 0.
+    fn api_versions_answer(error: i16, apis: &[(i16, i16)]) -> Bytes {
+        let resp = ApiVersionsResponse {
+            error_code: error,
+            api_keys: apis
+                .iter()
+                .map(|&(api_key, max_version)| ApiVersionEntry {
+                    api_key,
+                    min_version: 0,
+                    max_version,
+                })
+                .collect(),
+            throttle_time_ms: 0,
+        };
+        encode_api_versions_response(&resp, 0)
+    }
+
     fn handshake_answer(error: i16, mechanisms: &[&str]) -> Bytes {
-        let mut b = BytesMut::new();
-        b.put_i16(error);
-        b.put_i32(mechanisms.len() as i32);
-        for m in mechanisms {
-            b.put_string(m, false);
-        }
-        b.freeze()
+        encode_sasl_handshake_response(&SaslHandshakeResponse {
+            error_code: error,
+            mechanisms: mechanisms.iter().map(|m| m.to_string()).collect(),
+        })
     }
 
     /// A SaslAuthenticate v2 answer.
@@ -344,13 +356,13 @@ mod tests {
         auth: &[u8],
         lifetime_ms: i64,
     ) -> Bytes {
-        let mut b = BytesMut::new();
-        b.put_i16(error);
-        b.put_nullable_string(message, true);
-        b.put_nullable_bytes(Some(auth), true);
-        b.put_i64(lifetime_ms);
-        b.put_uvarint(0);
-        b.freeze()
+        let resp = SaslAuthenticateResponse {
+            error_code: error,
+            error_message: message.map(str::to_owned),
+            auth_bytes: Bytes::copy_from_slice(auth),
+            session_lifetime_ms: lifetime_ms,
+        };
+        encode_sasl_authenticate_response(&resp, 2)
     }
 
     /// The client bytes of a SaslAuthenticate v2 body.

@@ -160,6 +160,13 @@ struct SourceState {
     closed: bool,
 }
 
+impl SourceState {
+    /// Whether `used` is the current token (a later push makes news about it moot).
+    fn is_current(&self, used: &Secret) -> bool {
+        self.token.as_ref().is_some_and(|t| t.value == *used)
+    }
+}
+
 /// The client's current OAUTHBEARER token, filled by the host (see the module documentation).
 #[derive(Default)]
 pub struct TokenSource {
@@ -294,7 +301,7 @@ impl TokenSource {
         };
         {
             let mut st = self.lock();
-            if st.token.as_ref().map(|t| &t.value) != Some(used) {
+            if !st.is_current(used) {
                 return;
             }
             let at = refresh_time(started, lifetime)
@@ -312,7 +319,7 @@ impl TokenSource {
     pub(crate) fn token_refused(&self, used: &Secret) {
         {
             let mut st = self.lock();
-            if st.token.as_ref().map(|t| &t.value) != Some(used) {
+            if !st.is_current(used) {
                 return;
             }
             st.refused = true;
@@ -445,6 +452,14 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("expired"), "{err}");
+        // A refusal of a token that is no longer current changes nothing.
+        source.push(token("new"));
+        source.token_refused(&old.value);
+        let current = source
+            .token_for_connection(Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(current.value, Secret::new("new"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -159,9 +159,8 @@ impl Request for ApiVersionsRequest<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::decode_whole;
-    use super::super::test_support::encode_request;
-    use bytes::{BufMut, Bytes};
+    use super::super::test_support::{decode_whole, encode_api_versions_response, encode_request};
+    use bytes::Bytes;
 
     use super::*;
     use crate::protocol::codec::DecodeError;
@@ -178,31 +177,6 @@ mod tests {
         r.tagged_fields_if(compact)?;
         assert!(r.is_empty(), "trailing bytes");
         Ok(out)
-    }
-
-    /// Test-only response encoder (the broker side), with one tagged field in v3 to be skipped.
-    fn encode_response(resp: &ApiVersionsResponse, version: i16) -> Bytes {
-        let compact = version >= 3;
-        let mut b = BytesMut::new();
-        b.put_i16(resp.error_code);
-        b.put_array_len(resp.api_keys.len(), compact);
-        for e in &resp.api_keys {
-            b.put_i16(e.api_key);
-            b.put_i16(e.min_version);
-            b.put_i16(e.max_version);
-            b.put_tagged_fields_if(compact);
-        }
-        if version >= 1 {
-            b.put_i32(resp.throttle_time_ms);
-        }
-        if compact {
-            // FinalizedFeaturesEpoch (tag 1, int64), which we skip.
-            b.put_uvarint(1);
-            b.put_uvarint(1);
-            b.put_uvarint(8);
-            b.put_i64(7);
-        }
-        b.freeze()
     }
 
     fn sample(version: i16) -> ApiVersionsResponse {
@@ -273,7 +247,8 @@ mod tests {
         for v in ApiVersionsRequest::MIN_VERSION..=ApiVersionsRequest::MAX_VERSION {
             let resp = sample(v);
             assert_eq!(
-                decode_whole::<ApiVersionsRequest>(encode_response(&resp, v), v).unwrap(),
+                decode_whole::<ApiVersionsRequest>(encode_api_versions_response(&resp, v), v)
+                    .unwrap(),
                 resp,
                 "v{v}"
             );
@@ -354,7 +329,7 @@ mod tests {
     #[test]
     fn every_truncation_fails_without_panicking() {
         for v in ApiVersionsRequest::MIN_VERSION..=ApiVersionsRequest::MAX_VERSION {
-            let full = encode_response(&sample(v), v);
+            let full = encode_api_versions_response(&sample(v), v);
             for n in 0..full.len() {
                 let mut r = Reader::new(full.slice(..n));
                 assert!(

@@ -28,7 +28,7 @@ pub mod sasl_handshake;
 pub mod sync_group;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 /// Which records a fetch (or a ListOffsets) may see (KIP-98).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -87,10 +87,9 @@ impl Request for SaslAuthenticateRequest<'_> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BufMut;
-
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole, encode_request,
+        encode_sasl_authenticate_response,
     };
     use super::*;
     use crate::protocol::codec::DecodeError;
@@ -106,25 +105,6 @@ mod tests {
         r.tagged_fields_if(compact)?;
         assert!(r.is_empty(), "v{version}: {} bytes left", r.remaining());
         Ok(auth)
-    }
-
-    /// A test-only response encoder (the broker side); v2 carries an unknown tagged field.
-    fn encode_response(resp: &SaslAuthenticateResponse, version: i16) -> Bytes {
-        let compact = version >= 2;
-        let mut b = BytesMut::new();
-        b.put_i16(resp.error_code);
-        b.put_nullable_string(resp.error_message.as_deref(), compact);
-        b.put_nullable_bytes(Some(&resp.auth_bytes), compact);
-        if version >= 1 {
-            b.put_i64(resp.session_lifetime_ms);
-        }
-        if compact {
-            b.put_uvarint(1);
-            b.put_uvarint(3);
-            b.put_uvarint(2);
-            b.put_u16(0xbeef);
-        }
-        b.freeze()
     }
 
     fn sample(version: i16) -> SaslAuthenticateResponse {
@@ -187,7 +167,7 @@ mod tests {
         for v in VERSIONS {
             for resp in [sample(v), failure()] {
                 assert_eq!(
-                    decode_whole::<Req>(encode_response(&resp, v), v).unwrap(),
+                    decode_whole::<Req>(encode_sasl_authenticate_response(&resp, v), v).unwrap(),
                     resp,
                     "v{v}"
                 );
@@ -242,8 +222,8 @@ mod tests {
     #[test]
     fn every_truncation_of_a_response_is_an_error() {
         for v in VERSIONS {
-            assert_every_prefix_fails::<Req>(&encode_response(&sample(v), v), v);
-            assert_every_prefix_fails::<Req>(&encode_response(&failure(), v), v);
+            assert_every_prefix_fails::<Req>(&encode_sasl_authenticate_response(&sample(v), v), v);
+            assert_every_prefix_fails::<Req>(&encode_sasl_authenticate_response(&failure(), v), v);
         }
     }
 
@@ -272,7 +252,7 @@ mod tests {
     fn garbage_and_mutated_responses_never_panic() {
         for v in VERSIONS {
             assert_mutations_never_panic::<Req>(
-                &encode_response(&sample(v), v),
+                &encode_sasl_authenticate_response(&sample(v), v),
                 v,
                 0x5a51_0036_0000_0002,
             );

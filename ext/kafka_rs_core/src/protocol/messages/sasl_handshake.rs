@@ -61,10 +61,11 @@ impl Request for SaslHandshakeRequest<'_> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::{BufMut, Bytes};
+    use bytes::Bytes;
 
     use super::super::test_support::{
         assert_every_prefix_fails, assert_mutations_never_panic, decode_whole, encode_request,
+        encode_sasl_handshake_response,
     };
     use super::*;
     use crate::protocol::codec::DecodeError;
@@ -78,17 +79,6 @@ mod tests {
         let mechanism = r.string(false)?;
         assert!(r.is_empty(), "{} bytes left", r.remaining());
         Ok(mechanism)
-    }
-
-    /// A test-only response encoder (the broker side).
-    fn encode_response(resp: &SaslHandshakeResponse) -> Bytes {
-        let mut b = BytesMut::new();
-        b.put_i16(resp.error_code);
-        b.put_array_len(resp.mechanisms.len(), false);
-        for m in &resp.mechanisms {
-            b.put_string(m, false);
-        }
-        b.freeze()
     }
 
     fn sample() -> SaslHandshakeResponse {
@@ -123,7 +113,7 @@ mod tests {
         for resp in [sample(), SaslHandshakeResponse::default()] {
             for v in VERSIONS {
                 assert_eq!(
-                    decode_whole::<Req>(encode_response(&resp), v).unwrap(),
+                    decode_whole::<Req>(encode_sasl_handshake_response(&resp), v).unwrap(),
                     resp,
                     "v{v}"
                 );
@@ -153,7 +143,7 @@ mod tests {
     #[test]
     fn every_truncation_of_a_response_is_an_error() {
         for v in VERSIONS {
-            assert_every_prefix_fails::<Req>(&encode_response(&sample()), v);
+            assert_every_prefix_fails::<Req>(&encode_sasl_handshake_response(&sample()), v);
         }
     }
 
@@ -177,7 +167,7 @@ mod tests {
     fn garbage_and_mutated_responses_never_panic() {
         for v in VERSIONS {
             assert_mutations_never_panic::<Req>(
-                &encode_response(&sample()),
+                &encode_sasl_handshake_response(&sample()),
                 v,
                 0x5a51_0017_0000_0001,
             );
