@@ -17,8 +17,9 @@ module KafkaRs
   # the producer gets a producer id and numbers each partition's records, so up to five batches
   # per partition can be in flight while order holds and a retry of a batch the broker already
   # wrote is not written twice. Without it, one batch per partition is in flight. Getting the id
-  # is set-up, not a send: a broker not ready to give one yet is asked again whatever
-  # `max_retries` says, until `delivery_timeout`.
+  # is set-up, not a send: a broker that answers it is not ready to give one yet is asked again
+  # whatever `max_retries` says, until `delivery_timeout` (brokers that cannot be reached count
+  # against `max_retries`, as for a send).
   #
   # When batches go out (ruby-kafka's triggers): `delivery_interval` seconds after a batch's
   # first message, when a partition has `delivery_threshold` messages (or `max_buffer_size`

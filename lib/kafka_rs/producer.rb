@@ -30,8 +30,9 @@ module KafkaRs
     #   the broker drops a retried batch it already wrote (no duplicates from retries, order kept).
     #   nil (the default) turns it on with `required_acks: :all`; pass false for a broker where
     #   the principal lacks the IDEMPOTENT_WRITE permission. Getting the id is set-up, not a send:
-    #   a broker that is not ready to give one (every broker just after it starts) is asked again
-    #   whatever `max_retries` says, for up to 120 s
+    #   a broker that answers it is not ready to give one (every broker just after it starts) is
+    #   asked again whatever `max_retries` says, for up to 120 s; brokers that cannot be reached
+    #   count against `max_retries`, as for a send
     def initialize(client:, native_client:, partitioner: nil, required_acks: :all, ack_timeout: 5,
                    max_retries: 2, retry_backoff: 1, max_buffer_size: 1000,
                    max_buffer_bytesize: 10_000_000, compression_codec: nil, compression_threshold: 1,

@@ -143,25 +143,46 @@ pub enum InitVerdict {
     Retry,
     /// No message waits for the id: stop asking; the next message starts again.
     Stop,
+    /// The messages waiting for the id fail with the error; the next message starts again.
+    GiveUp,
     /// Every message fails with the error, now and later ([`Idempotence::fatal`]).
     Fail,
 }
 
-/// Decides what follows a failed InitProducerId. Getting a producer id is set-up, not a send:
-/// `max_retries` (which counts a message's sends) does not apply, so a producer with no retries
-/// still gets its id from a broker that answers `COORDINATOR_LOAD_IN_PROGRESS` at first (every
-/// broker does after it starts, until the controller gave it a block of ids). Retriable
-/// failures are retried while messages wait; the delivery timeout ends the wait, as in the Java
-/// client. Anything else is final, and so is every failure once a close gave up on the
-/// messages (`abandoned`).
-pub fn after_init_failure(e: &Error, messages_waiting: bool, abandoned: bool) -> InitVerdict {
+/// Decides what follows a failed InitProducerId; `unanswered` counts the attempts so far that no
+/// broker answered (this one included), `max_retries` is the messages' retry count (`None`:
+/// unlimited).
+///
+/// Getting a producer id is set-up, not a send: a broker that *answers* with a retriable error
+/// is asked again while messages wait, whatever `max_retries` says, and the delivery timeout
+/// ends the wait (as in the Java client). So a producer with no retries still gets its id from
+/// a broker that answers `COORDINATOR_LOAD_IN_PROGRESS` at first, as every broker does after it
+/// starts until the controller gave it a block of ids. When no broker answers (connection
+/// failures, timeouts), the waiting messages fail after `max_retries` retries, as a send to
+/// that cluster would, instead of waiting out the delivery timeout. Anything else is final, and
+/// so is every failure once a close gave up on the messages (`abandoned`).
+pub fn after_init_failure(
+    e: &Error,
+    unanswered: u32,
+    max_retries: Option<u32>,
+    messages_waiting: bool,
+    abandoned: bool,
+) -> InitVerdict {
     if !e.is_retriable() || abandoned {
         InitVerdict::Fail
-    } else if messages_waiting {
-        InitVerdict::Retry
-    } else {
+    } else if !messages_waiting {
         InitVerdict::Stop
+    } else if !answered(e) && max_retries.is_some_and(|retries| unanswered > retries) {
+        InitVerdict::GiveUp
+    } else {
+        InitVerdict::Retry
     }
+}
+
+/// Whether a broker answered the request that failed with `e` (with an error code), as opposed
+/// to no broker being reached or answering in time.
+pub fn answered(e: &Error) -> bool {
+    e.code().is_some()
 }
 
 /// How loudly a retried InitProducerId failure is logged: a broker answers
@@ -254,15 +275,56 @@ mod tests {
             ErrorCode::CONCURRENT_TRANSACTIONS,
         ] {
             let e = Error::kafka(code, "InitProducerId");
-            assert_eq!(after_init_failure(&e, true, false), Retry, "{code:?}");
-            assert_eq!(after_init_failure(&e, false, false), Stop, "{code:?}");
-            assert_eq!(after_init_failure(&e, true, true), Fail, "{code:?}");
+            assert_eq!(
+                after_init_failure(&e, 1, Some(0), true, false),
+                Retry,
+                "{code:?}"
+            );
+            assert_eq!(
+                after_init_failure(&e, 50, Some(2), true, false),
+                Retry,
+                "{code:?}"
+            );
+            assert_eq!(
+                after_init_failure(&e, 1, Some(0), false, false),
+                Stop,
+                "{code:?}"
+            );
+            assert_eq!(
+                after_init_failure(&e, 1, Some(0), true, true),
+                Fail,
+                "{code:?}"
+            );
         }
-        let unreachable = Error::NoBrokers("could not connect to any broker".into());
-        assert_eq!(after_init_failure(&unreachable, true, false), Retry);
         let refused = Error::kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED, "InitProducerId");
-        assert_eq!(after_init_failure(&refused, true, false), Fail);
-        assert_eq!(after_init_failure(&refused, false, false), Fail);
+        assert_eq!(after_init_failure(&refused, 1, None, true, false), Fail);
+        assert_eq!(after_init_failure(&refused, 1, None, false, false), Fail);
+    }
+
+    #[test]
+    fn an_unreachable_cluster_counts_against_the_retries_as_a_send_would() {
+        use InitVerdict::*;
+        let unreachable = Error::NoBrokers("could not connect to any broker".into());
+        assert_eq!(
+            after_init_failure(&unreachable, 1, Some(0), true, false),
+            GiveUp
+        );
+        assert_eq!(
+            after_init_failure(&unreachable, 2, Some(2), true, false),
+            Retry
+        );
+        assert_eq!(
+            after_init_failure(&unreachable, 3, Some(2), true, false),
+            GiveUp
+        );
+        assert_eq!(
+            after_init_failure(&unreachable, 99, None, true, false),
+            Retry
+        );
+        assert_eq!(
+            after_init_failure(&unreachable, 1, Some(0), false, false),
+            Stop
+        );
     }
 
     #[test]

@@ -136,10 +136,10 @@ pub(crate) fn far_future(now: Instant) -> Instant {
     now + Duration::from_secs(365 * 24 * 3600)
 }
 
-/// Asks any broker for an idempotent producer id (unless a request is running): retriable
-/// failures are retried with backoff while messages wait, whatever their retry count (the
-/// delivery timeout ends the wait); a refusal is final and fails every message
-/// ([`idempotence::after_init_failure`], [`idempotence::refused`]).
+/// Asks any broker for an idempotent producer id (unless a request is running): a broker's
+/// retriable answer is retried with backoff while messages wait, whatever their retry count (the
+/// delivery timeout ends the wait); no answer at all counts against the retries; a refusal is
+/// final and fails every message ([`idempotence::after_init_failure`], [`idempotence::refused`]).
 fn start_init_producer_id(shared: &Arc<Shared>) {
     if shared.init_running.swap(true, Ordering::AcqRel) {
         return;
@@ -148,6 +148,7 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
     tokio::spawn(async move {
         let backoff = init_backoff(shared.opts.produce.retry_backoff);
         let mut failures = 0u32;
+        let mut unanswered = 0u32;
         loop {
             // The transaction timeout means nothing without a transactional id.
             let req = InitProducerIdRequest::new(None, 60_000);
@@ -178,9 +179,14 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
                 Err(e) => e,
             };
             failures += 1;
+            if !idempotence::answered(&e) {
+                unanswered += 1;
+            }
             let waiting = shared.outstanding.load(Ordering::Acquire) > 0;
             let abandoned = shared.abandoned.load(Ordering::Acquire);
-            match idempotence::after_init_failure(&e, waiting, abandoned) {
+            let max_retries =
+                (!shared.opts.unlimited_retries).then_some(shared.opts.produce.max_retries);
+            match idempotence::after_init_failure(&e, unanswered, max_retries, waiting, abandoned) {
                 InitVerdict::Retry => {
                     let pause = backoff.exponential(failures);
                     let level = idempotence::init_retry_level(&e, failures);
@@ -195,6 +201,14 @@ fn start_init_producer_id(shared: &Arc<Shared>) {
                     tokio::time::sleep(pause).await;
                 }
                 InitVerdict::Stop => break,
+                InitVerdict::GiveUp => {
+                    shared.client.events().log(Level::Error, || {
+                        format!("getting an idempotent producer id failed {failures} times: {e}")
+                    });
+                    let released = shared.lock().expire(far_future(Instant::now()), &e);
+                    shared.release(released.0, released.1, released.0);
+                    break;
+                }
                 InitVerdict::Fail => {
                     let fatal = match e.code() {
                         Some(code) if !e.is_retriable() => idempotence::refused(code),
