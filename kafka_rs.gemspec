@@ -43,7 +43,8 @@ Gem::Specification.new do |spec|
   # itself, so the gem also installs with `gem install --local` where RubyGems.org cannot be
   # reached. A runtime dependency would make that install fail, and buys nothing at run time.
   # KafkaRs.pool / with_client / with_producer (Debian: ruby-connection-pool).
-  spec.add_dependency "connection_pool", ">= 2.2"
+  # ConnectionPool.new(size:, timeout:) { } and #with, the same in 2.x and 3.x.
+  spec.add_dependency "connection_pool", ">= 2.2", "< 4"
 
   spec.add_development_dependency "rake", "~> 13.0"
   spec.add_development_dependency "rspec", "~> 3.10"
