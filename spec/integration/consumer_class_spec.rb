@@ -22,12 +22,6 @@ RSpec.describe "consumer classes", :integration do
     kafka.close
   end
 
-  def produce(topic, values_by_partition)
-    producer = kafka.producer
-    values_by_partition.each { |partition, values| values.each { |v| producer.produce(v, topic: topic, partition: partition) } }
-    producer.deliver_messages
-  end
-
   # A consumer class in `group` reading `topic`, with the fast settings, logging to `log`; the
   # block defines its methods and policy.
   def consumer_class(topic, &body)
@@ -64,7 +58,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "calls process for every message and commits after it, in the group named after the class" do
     topic = new_topic(kafka, partitions: 2)
-    produce(topic, 0 => %w[a0 a1 a2], 1 => %w[b0 b1])
+    produce_by_partition(kafka, topic, 0 => %w[a0 a1 a2], 1 => %w[b0 b1])
     seen = []
     options = fast
     klass = Class.new(KafkaRs::Consumer) do
@@ -84,7 +78,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "calls process_batch with each batch and commits past the batch" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[m1 m2 m3 m4 m5])
+    produce_by_partition(kafka, topic, 0 => %w[m1 m2 m3 m4 m5])
     batches = []
     klass = consumer_class(topic) do
       define_method(:process_batch) { |batch| batches << [batch.class, batch.topic, batch.messages.map(&:value)] }
@@ -98,7 +92,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "retries a failed batch of process_batch from its first offset" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[m1 m2 m3])
+    produce_by_partition(kafka, topic, 0 => %w[m1 m2 m3])
     calls = []
     klass = consumer_class(topic) do
       on_error :retry_with_backoff, backoff: 0.1, max_backoff: 0.2
@@ -151,7 +145,7 @@ RSpec.describe "consumer classes", :integration do
   it "retry_with_backoff: reads the failed message again, the partition's later messages only after it succeeds, " \
      "while the other partitions go on" do
     topic = new_topic(kafka, partitions: 2)
-    produce(topic, 0 => %w[a0 bad a2], 1 => %w[b0 b1])
+    produce_by_partition(kafka, topic, 0 => %w[a0 bad a2], 1 => %w[b0 b1])
     events = error_events
     seen = []
     producer_client = KafkaRs.new([IntegrationHelpers::BROKER])
@@ -191,7 +185,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "max_attempts with exhausted: :skip retries up to the limit, then skips the message and commits past it" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[a0 bad a2])
+    produce_by_partition(kafka, topic, 0 => %w[a0 bad a2])
     events = error_events
     seen = []
     klass = consumer_class(topic) do
@@ -210,7 +204,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "skip: counts the failed message as processed, with an event and an error line" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[a0 bad a2])
+    produce_by_partition(kafka, topic, 0 => %w[a0 bad a2])
     events = error_events
     seen = []
     klass = consumer_class(topic) do
@@ -232,7 +226,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "stop: run raises ProcessingError with the cause, and the commits stop right before the failed message" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[ok1 ok2 bad ok3])
+    produce_by_partition(kafka, topic, 0 => %w[ok1 ok2 bad ok3])
     events = error_events
     seen = []
     klass = consumer_class(topic) do
@@ -254,7 +248,7 @@ RSpec.describe "consumer classes", :integration do
 
   it "retry_with_backoff exhausted by default with :stop raises after max_attempts, committing nothing past it" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[ok bad])
+    produce_by_partition(kafka, topic, 0 => %w[ok bad])
     seen = []
     klass = consumer_class(topic) do
       on_error :retry_with_backoff, backoff: 0.1, max_backoff: 0.1, max_attempts: 2

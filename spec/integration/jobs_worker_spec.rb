@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative "support"
+require_relative "process_support"
 require "kafka_rs/active_job"
 require "rbconfig"
 require "tmpdir"
@@ -31,14 +31,7 @@ RSpec.describe "kafka_rs jobs (worker process, real broker)" do
   let(:kafka) { IntegrationHelpers.client }
 
   after do
-    if @pid
-      begin
-        Process.kill("KILL", @pid)
-        Process.wait(@pid)
-      rescue Errno::ESRCH, Errno::ECHILD
-        nil
-      end
-    end
+    ProcessHelpers.stop_process(@pid) if @pid
     KafkaRs.reset!
     kafka.delete_topic(@topic) if @topic
     kafka.close

@@ -73,6 +73,16 @@ module ProcessHelpers
     end
   end
 
+  # Sends `signal` to child `pid` and reaps it; a child already gone is fine.
+  #
+  # @return [Process::Status, nil]
+  def stop_process(pid, signal = :KILL)
+    Process.kill(signal, pid)
+    Process.wait2(pid).last
+  rescue Errno::ESRCH, Errno::ECHILD
+    nil
+  end
+
   # Runs `ruby -I lib -e code *args`; returns [status or nil (killed after `timeout`), stdout, stderr].
   def run_ruby(code, *args, timeout:)
     out_r, out_w = IO.pipe

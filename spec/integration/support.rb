@@ -47,6 +47,13 @@ module IntegrationHelpers
     read_messages(kafka, topic).map(&:value)
   end
 
+  # Produces `{ partition => [values] }` to `topic` in one delivery.
+  def produce_by_partition(kafka, topic, values_by_partition)
+    producer = kafka.producer
+    values_by_partition.each { |partition, values| values.each { |v| producer.produce(v, topic: topic, partition: partition) } }
+    producer.deliver_messages
+  end
+
   # Waits until the block returns a truthy value (returned), at most `timeout` seconds; the
   # error names `what`, and `detail` (a Proc) adds what helps (a worker's log).
   def wait_for(what, timeout: 30, detail: nil)

@@ -59,21 +59,10 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
   let(:log_path) { File.join(dir, "worker.log") }
 
   after do
-    (@pids || []).each do |pid|
-      Process.kill(:KILL, pid)
-      Process.wait(pid)
-    rescue Errno::ESRCH, Errno::ECHILD
-      nil
-    end
+    (@pids || []).each { |pid| ProcessHelpers.stop_process(pid) }
     drop_topics(kafka)
     kafka.close
     FileUtils.rm_rf(dir)
-  end
-
-  def produce(topic, values_by_partition)
-    producer = kafka.producer
-    values_by_partition.each { |partition, values| values.each { |v| producer.produce(v, topic: topic, partition: partition) } }
-    producer.deliver_messages
   end
 
   # Starts `kafka_rs consume *args` on `topic`, its output (stdout and stderr) into log_path.
@@ -112,7 +101,7 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
   it "runs the consumer classes the required file defines when none is named; TERM stops it cleanly, " \
      "committed and out of its groups" do
     topic = new_topic(kafka, partitions: 2)
-    produce(topic, 0 => %w[a0 a1], 1 => %w[b0 b1])
+    produce_by_partition(kafka, topic, 0 => %w[a0 a1], 1 => %w[b0 b1])
     pid = start_worker(topic, env: { "SPEC_AUDIT" => "1" })
     wait_for("both classes processing the 4 messages") do
       lines = processed
@@ -134,7 +123,7 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
 
   it "exits at once with status 1 on a second TERM while a message is still being processed" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[first stuck])
+    produce_by_partition(kafka, topic, 0 => %w[first stuck])
     pid = start_worker(topic, "--timeout", "120", "WorkerSpecConsumer")
     wait_for("the stuck message") { processed.include?("started stuck") }
     Process.kill(:TERM, pid)
@@ -155,7 +144,7 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
     assignments = kafka.describe_group(group).members.map { |m| m.assignment.fetch(topic).sort }
     expect(assignments.flatten.sort).to eq([0, 1, 2, 3])
 
-    produce(topic, 0 => %w[p0a p0b], 1 => %w[p1a p1b], 2 => %w[p2a p2b], 3 => %w[p3a p3b])
+    produce_by_partition(kafka, topic, 0 => %w[p0a p0b], 1 => %w[p1a p1b], 2 => %w[p2a p2b], 3 => %w[p3a p3b])
     wait_for("8 messages processed") { processed.size == 8 }
     by_thread = processed.map { |l| l.split("|") }.group_by(&:first).transform_values { |ls| ls.map { |l| Integer(l[1]) }.uniq.sort }
     expect(by_thread.keys).to contain_exactly("kafka_rs WorkerSpecConsumer#1", "kafka_rs WorkerSpecConsumer#2")
@@ -173,7 +162,7 @@ RSpec.describe "kafka_rs consume (the worker process)", :integration do
 
   it "exits 1 when a class's on_error :stop policy stops it, with the error in the log and nothing committed past it" do
     topic = new_topic(kafka)
-    produce(topic, 0 => %w[ok bad after])
+    produce_by_partition(kafka, topic, 0 => %w[ok bad after])
     pid = start_worker(topic, "WorkerSpecConsumer", env: { "SPEC_ON_ERROR" => "stop" })
     expect(wait_exit(pid).exitstatus).to eq(1)
     expect(processed).to eq(["kafka_rs WorkerSpecConsumer#1|0|0|ok"])

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "support"
-require_relative "../integration/support"
+require_relative "../integration/process_support"
 require_relative "../support/puma_server"
 require_relative "../support/redis_server"
 require "router_metrics/metrics_store"
@@ -21,19 +21,12 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
   let(:kafka) { IntegrationHelpers.client }
 
   after do
-    @workers&.each_value { |pid| stop_process(pid, "KILL") }
+    @workers&.each_value { |pid| ProcessHelpers.stop_process(pid, "KILL") }
     @puma&.cleanup
     @redis_server&.stop
     drop_topics(kafka)
     kafka.close
     FileUtils.rm_rf(@logs) if @logs && ENV["KEEP_LOGS"].nil?
-  end
-
-  def stop_process(pid, signal)
-    Process.kill(signal, pid)
-    Process.wait(pid)
-  rescue Errno::ESRCH, Errno::ECHILD
-    nil
   end
 
   # The partitions of the worker's latest "assigned" log line.
@@ -84,7 +77,7 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     owned = wait_for("worker-a's assignment", timeout: 60) { last_assignment(logs["worker-a"], topic) }
     expect(owned.size).to eq(2)
     wait_for("worker-a to count", timeout: 60) { owned.any? { |p| store.high_water_mark(topic, p).to_i.positive? } }
-    stop_process(@workers.delete("worker-a"), "KILL")
+    ProcessHelpers.stop_process(@workers.delete("worker-a"), "KILL")
     second = runner.run(batches: 15)
 
     produced = first.lines + second.lines
@@ -113,7 +106,7 @@ RSpec.describe "router_metrics pipeline (Puma, real broker, Redis, two workers)"
     wait_for("the replay group to count all #{produced} lines", timeout: 60) { replay.counters["messages"] == produced }
     expect(replay.counters).to include("requests" => requests.size)
 
-    stop_process(@workers.delete("worker-b"), "TERM")
+    ProcessHelpers.stop_process(@workers.delete("worker-b"), "TERM")
     expect(File.read(logs["worker-b"])).to include("TERM: stopping", "stopped (clean)")
     expect(kafka.fetch_group_offsets(group).fetch(topic).values.sum(&:offset)).to eq(produced)
   end
